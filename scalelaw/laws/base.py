@@ -1,0 +1,72 @@
+"""The law interface: everything the fitter, planner and plots need to know about a law.
+
+A law is data plus pure jnp functions. `log_predict(theta, logs)` maps fit-space parameters
+`theta` (shape (P,)) and a dict of log-inputs (one array per run-record column named in
+`inputs`, already log-transformed) to log-loss. The fitter never looks inside a law beyond this
+interface, so adding a law means adding one module and one registry line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Law:
+    name: str
+    #: fit-space parameter names, in the order of theta
+    params: tuple[str, ...]
+    #: run-record columns the law reads; `log_predict` receives their logs under these keys
+    inputs: tuple[str, ...]
+    #: (theta (P,), {input: log value array}) -> log loss array; pure jnp, vmappable
+    log_predict: Callable
+    #: initial multi-start grid in fit space, shape (S, P)
+    grid: Callable[[], np.ndarray]
+    #: box bounds in fit space (use +-np.inf for none)
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+    #: fit-space theta -> the paper's parameterisation, e.g. {"E":..., "A":..., "alpha":...}
+    natural: Callable[[np.ndarray], dict]
+    #: the inverse of `natural`
+    from_natural: Callable[[Mapping[str, float]], np.ndarray]
+    #: fit-space names of exponents: hitting their bounds is reported as a warning
+    exponents: tuple[str, ...] = ()
+    #: "supervised" laws take (N, D); "distill" laws take student and teacher inputs
+    kind: str = "supervised"
+    #: default Huber delta on log residuals
+    default_delta: float = 1e-3
+    formula: str = ""
+    reference: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_params(self) -> int:
+        return len(self.params)
+
+    def predict(self, theta, **inputs) -> np.ndarray:
+        """Loss at the given inputs (positive arrays, broadcastable), float64 numpy."""
+        from .._jax import x64
+
+        x64()
+        import jax.numpy as jnp
+
+        missing = [k for k in self.inputs if k not in inputs]
+        if missing:
+            raise TypeError(f"law {self.name!r} needs inputs {self.inputs}; missing {missing}")
+        arrays = np.broadcast_arrays(*[np.asarray(inputs[k], dtype=np.float64) for k in self.inputs])
+        logs = {k: jnp.log(jnp.asarray(a)) for k, a in zip(self.inputs, arrays)}
+        out = jnp.exp(self.log_predict(jnp.asarray(theta, dtype=jnp.float64), logs))
+        return np.asarray(out)
+
+    def predict_natural(self, params: Mapping[str, float], **inputs) -> np.ndarray:
+        """Like `predict`, from parameters in the paper's parameterisation."""
+        return self.predict(self.from_natural(params), **inputs)
+
+
+def product_grid(**axes) -> np.ndarray:
+    """Cartesian product of 1-D axes, in the order given: shape (prod(len), n_axes)."""
+    mesh = np.meshgrid(*[np.asarray(v, dtype=np.float64) for v in axes.values()], indexing="ij")
+    return np.stack([m.ravel() for m in mesh], axis=1)

@@ -1,0 +1,151 @@
+"""The laws of Busbridge et al. 2025, "Distillation Scaling Laws" (arXiv 2502.08606).
+
+Supervised (their Eq. 1):  L(N, D) = E + (A / N^alpha + B / D^beta)^gamma   ("chinchilla-gamma";
+gamma = 1 is Chinchilla).
+
+Distillation (their Eq. 8):
+    L_S = L_T + L_T^-c0 * (1 + (L_T / (Ltilde_S d1))^(1/f1))^(-c1 f1) * (A'/N_S^alpha' + B'/D_S^beta')^gamma'
+with Ltilde_S = L(N_S, D_S) from a fitted supervised law. Note the ratio L_T / (Ltilde_S d1):
+it is not Ltilde_S^d1 (LAWS.md §4 warns about a public mis-transcription). The teacher enters
+only through its loss L_T. Both are evaluated in log space with log-sum-exp.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+from jax.nn import softplus
+from jax.scipy.special import logsumexp
+
+from .base import Law, product_grid
+
+# ---------------------------------------------------------------- supervised gamma law
+
+SUP_PARAMS = ("a", "b", "e", "alpha", "beta", "gamma")
+
+
+def _log_power_sum(a, b, alpha, beta, logN, logD):
+    """log(A/N^alpha + B/D^beta) with A = e^a, B = e^b."""
+    return jnp.logaddexp(a - alpha * logN, b - beta * logD)
+
+
+def sup_log_predict(theta, logs):
+    a, b, e, alpha, beta, gamma = theta
+    return jnp.logaddexp(e, gamma * _log_power_sum(a, b, alpha, beta, logs["N"], logs["D"]))
+
+
+def sup_grid() -> np.ndarray:
+    return product_grid(
+        a=np.arange(0, 30, 5.0),
+        b=np.arange(0, 30, 5.0),
+        e=np.arange(-1, 1.01, 0.5),
+        alpha=np.arange(0, 2.01, 0.5),
+        beta=np.arange(0, 2.01, 0.5),
+        gamma=np.array([0.25, 0.5, 1.0, 1.5]),
+    )
+
+
+def sup_natural(theta) -> dict:
+    a, b, e, alpha, beta, gamma = (float(x) for x in theta)
+    return {"E": np.exp(e), "A": np.exp(a), "B": np.exp(b), "alpha": alpha, "beta": beta, "gamma": gamma}
+
+
+def sup_from_natural(p) -> np.ndarray:
+    return np.array(
+        [np.log(p["A"]), np.log(p["B"]), np.log(p["E"]), p["alpha"], p["beta"], p["gamma"]], dtype=np.float64
+    )
+
+
+CHINCHILLA_GAMMA = Law(
+    name="chinchilla-gamma",
+    params=SUP_PARAMS,
+    inputs=("N", "D"),
+    log_predict=sup_log_predict,
+    grid=sup_grid,
+    lower=(-30.0, -30.0, -10.0, 0.0, 0.0, 0.05),
+    upper=(80.0, 80.0, 5.0, 5.0, 5.0, 5.0),
+    natural=sup_natural,
+    from_natural=sup_from_natural,
+    exponents=("alpha", "beta", "gamma"),
+    formula="L = E + (A/N^alpha + B/D^beta)^gamma",
+    reference="Busbridge et al. 2025, Eq. 1",
+)
+
+# ---------------------------------------------------------------- distillation law
+
+DISTILL_PARAMS = ("a", "b", "alpha", "beta", "gamma", "c0", "log_c1", "log_f1", "log_d1")
+
+
+def distill_log_predict(theta, logs):
+    """log L_S from logs of N (student params), D (distillation tokens), L_T and L_sup = Ltilde_S."""
+    a, b, alpha, beta, gamma, c0, log_c1, log_f1, log_d1 = theta
+    c1, f1 = jnp.exp(log_c1), jnp.exp(log_f1)
+    log_lt = logs["L_T"]
+    # log (1 + (L_T / (Ltilde d1))^(1/f1)) = softplus((log L_T - log Ltilde - log d1) / f1)
+    gap = softplus((log_lt - logs["L_sup"] - log_d1) / f1)
+    second = -c0 * log_lt - c1 * f1 * gap + gamma * _log_power_sum(a, b, alpha, beta, logs["N"], logs["D"])
+    return jnp.logaddexp(log_lt, second)
+
+
+def distill_grid() -> np.ndarray:
+    return product_grid(
+        a=np.array([2.0, 6.0, 10.0]),
+        b=np.array([6.0, 10.0, 14.0]),
+        alpha=np.array([0.2, 0.5]),
+        beta=np.array([0.3, 0.7]),
+        gamma=np.array([0.5, 1.0]),
+        c0=np.array([0.0, 1.0, 2.5]),
+        log_c1=np.log([1.0, 30.0, 500.0]),
+        log_f1=np.log([0.05, 0.2, 1.0]),
+        log_d1=np.array([0.0, 0.3]),
+    )
+
+
+def distill_natural(theta) -> dict:
+    a, b, alpha, beta, gamma, c0, log_c1, log_f1, log_d1 = (float(x) for x in theta)
+    return {
+        "A": np.exp(a), "B": np.exp(b), "alpha": alpha, "beta": beta, "gamma": gamma,
+        "c0": c0, "c1": np.exp(log_c1), "f1": np.exp(log_f1), "d1": np.exp(log_d1),
+    }
+
+
+def distill_from_natural(p) -> np.ndarray:
+    return np.array(
+        [np.log(p["A"]), np.log(p["B"]), p["alpha"], p["beta"], p["gamma"], p["c0"],
+         np.log(p["c1"]), np.log(p["f1"]), np.log(p["d1"])],
+        dtype=np.float64,
+    )
+
+
+DISTILL = Law(
+    name="distill",
+    params=DISTILL_PARAMS,
+    inputs=("N", "D", "L_T", "L_sup"),
+    log_predict=distill_log_predict,
+    grid=distill_grid,
+    lower=(-30.0, -30.0, 0.0, 0.0, 0.05, -10.0, -10.0, -10.0, -5.0),
+    upper=(80.0, 80.0, 5.0, 5.0, 5.0, 20.0, 15.0, 5.0, 5.0),
+    natural=distill_natural,
+    from_natural=distill_from_natural,
+    exponents=("alpha", "beta", "gamma"),
+    kind="distill",
+    default_delta=1e-4,
+    formula="L_S = L_T + L_T^-c0 (1 + (L_T/(Ltilde_S d1))^(1/f1))^(-c1 f1) (A/N_S^alpha + B/D_S^beta)^gamma",
+    reference="Busbridge et al. 2025, Eq. 8",
+)
+
+# ---------------------------------------------------------------- published parameters
+
+#: Table 6 of Busbridge et al. 2025: supervised law (73 runs; N non-embedding, nats on C4).
+PUBLISHED_SUPERVISED = {"E": 1.220, "A": 3355.0, "B": 18186.0, "alpha": 0.408, "beta": 0.431, "gamma": 0.452}
+#: Table 6 of Busbridge et al. 2025: distillation law (697 student runs).
+PUBLISHED_DISTILL = {
+    "A": 2243.0, "B": 24181.0, "alpha": 0.321, "beta": 0.637, "gamma": 0.764,
+    "c0": 2.549, "c1": 522.6, "f1": 0.090, "d1": 1.315,
+}
+
+
+def student_loss(N_S, D_S, L_T, supervised: dict, distill: dict) -> np.ndarray:
+    """L_S at natural parameters: supervised (chinchilla-gamma) and distillation dicts."""
+    l_sup = CHINCHILLA_GAMMA.predict_natural(supervised, N=N_S, D=D_S)
+    return DISTILL.predict_natural(distill, N=N_S, D=D_S, L_T=L_T, L_sup=l_sup)

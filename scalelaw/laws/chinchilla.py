@@ -1,0 +1,61 @@
+"""Chinchilla "Approach 3" law, L(N, D) = E + A / N^alpha + B / D^beta.
+
+Hoffmann et al. 2022 (arXiv 2203.15556), fitted in log space as in Besiroglu et al. 2024
+(Epoch AI's replication, arXiv 2404.10102): log L = LSE(a - alpha log N, b - beta log D, e) with
+A = e^a, B = e^b, E = e^e, Huber(1e-3) on log residuals, multi-start from a 4,500-point grid.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import logsumexp
+
+from .base import Law, product_grid
+
+PARAMS = ("a", "b", "e", "alpha", "beta")
+
+
+def log_predict(theta, logs):
+    a, b, e, alpha, beta = theta
+    terms = jnp.stack(jnp.broadcast_arrays(a - alpha * logs["N"], b - beta * logs["D"], e + 0.0 * logs["N"]))
+    return logsumexp(terms, axis=0)
+
+
+def grid() -> np.ndarray:
+    """The 4,500-start grid of Hoffmann et al. / Epoch (LAWS.md §1)."""
+    return product_grid(
+        a=np.arange(0, 30, 5.0),
+        b=np.arange(0, 30, 5.0),
+        e=np.arange(-1, 1.01, 0.5),
+        alpha=np.arange(0, 2.01, 0.5),
+        beta=np.arange(0, 2.01, 0.5),
+    )
+
+
+def natural(theta) -> dict:
+    a, b, e, alpha, beta = (float(x) for x in theta)
+    return {"E": np.exp(e), "A": np.exp(a), "B": np.exp(b), "alpha": alpha, "beta": beta}
+
+
+def from_natural(p) -> np.ndarray:
+    return np.array([np.log(p["A"]), np.log(p["B"]), np.log(p["E"]), p["alpha"], p["beta"]], dtype=np.float64)
+
+
+CHINCHILLA = Law(
+    name="chinchilla",
+    params=PARAMS,
+    inputs=("N", "D"),
+    log_predict=log_predict,
+    grid=grid,
+    lower=(-30.0, -30.0, -10.0, 0.0, 0.0),
+    upper=(80.0, 80.0, 5.0, 5.0, 5.0),
+    natural=natural,
+    from_natural=from_natural,
+    exponents=("alpha", "beta"),
+    formula="L = E + A/N^alpha + B/D^beta",
+    reference="Hoffmann et al. 2022 (Approach 3); Besiroglu et al. 2024",
+)
+
+#: Epoch AI's refit of Chinchilla's own data (LAWS.md §1), N = model size as plotted.
+EPOCH_CHINCHILLA = {"E": 1.8172, "A": 477.8, "B": 2142.9, "alpha": 0.3473, "beta": 0.3672}

@@ -1,0 +1,314 @@
+"""The run record: the one definition of what a logged training run looks like.
+
+Sweeps write it, fits read it, public data is converted to it. A run record is a row of a CSV
+(or Parquet) file; the columns are listed in `COLUMNS` with their meaning. Only `N`, `D` and
+`loss` are needed to fit a supervised law; everything else is optional but, where present,
+is checked.
+
+Loading validates precisely: every problem a user can cause is a `UserError` naming the file,
+the line (as a text editor numbers it: the header is line 1) and the column. Rows that cannot
+be fitted but are legitimate records (NaN loss, status `diverged`/`failed`) are excluded with a
+warning, never silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import ScalelawWarning, UserError
+
+#: column -> meaning. Units travel with the data: N_kind and loss_kind say what N and loss are.
+COLUMNS: dict[str, str] = {
+    "run_id": "unique id of the run (deterministic from its config for our sweeps)",
+    "role": "supervised | teacher | student",
+    "N": "model parameters, of the kind named in N_kind",
+    "N_kind": "which parameters N counts: non-embedding | embedding | total | free text for public data",
+    "D": "training tokens (for students: distillation tokens D_S)",
+    "loss": "validation cross-entropy",
+    "loss_kind": "what loss is, e.g. 'val CE (nats/token)'",
+    "teacher_run_id": "students: run_id of the teacher",
+    "N_T": "students: teacher parameters (same kind as N)",
+    "D_T": "students: teacher training tokens",
+    "L_T": "students: teacher validation loss",
+    "params_nonembedding": "non-embedding parameters",
+    "params_embedding": "embedding parameters (input + untied output)",
+    "params_total": "all parameters",
+    "flops_6nd": "6 N D with N non-embedding",
+    "flops_exact": "counted training FLOPs incl. attention (and teacher forwards for students)",
+    "tokens_per_s": "training throughput",
+    "mfu": "model FLOPs utilisation (empty on CPU)",
+    "device": "device the run trained on",
+    "seed": "random seed",
+    "status": "ok | diverged | failed",
+    "wall_s": "wall-clock seconds of training",
+    "git_sha": "commit of the code that trained it",
+}
+ROLES = ("supervised", "teacher", "student")
+STATUSES = ("ok", "diverged", "failed")
+N_KINDS = ("non-embedding", "embedding", "total")
+#: columns that must hold positive finite numbers where they are used
+POSITIVE = ("N", "D", "N_T", "D_T", "L_T")
+#: internal column: the file line a row came from (header = line 1)
+LINE = "_line"
+
+
+@dataclass
+class Runs:
+    """Validated run records plus where they came from."""
+
+    df: pd.DataFrame
+    source: str = "<memory>"
+    sha256: str | None = None
+    where: str | None = None
+    excluded: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.df)
+
+    @property
+    def n_kind(self) -> str | None:
+        return _single_value(self.df, "N_kind")
+
+    @property
+    def loss_kind(self) -> str | None:
+        return _single_value(self.df, "loss_kind")
+
+    def column(self, name: str) -> np.ndarray:
+        return self.df[name].to_numpy(dtype=np.float64)
+
+    def where_line(self, i: int) -> str:
+        """'file, line k' for the i-th kept row."""
+        return f"{self.source}, line {int(self.df[LINE].iloc[i])}"
+
+
+def _single_value(df: pd.DataFrame, col: str) -> str | None:
+    if col not in df:
+        return None
+    vals = df[col].dropna().unique()
+    return str(vals[0]) if len(vals) == 1 else None
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a CSV or Parquet file of run records, raising UserError for unreadable input."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"{p}: no such file")
+    if p.is_dir():
+        raise UserError(f"{p}: is a directory, expected a CSV or Parquet file of runs")
+    if p.stat().st_size == 0:
+        raise UserError(f"{p}: file is empty, expected a header line with columns N, D, loss")
+    if p.suffix.lower() in (".parquet", ".pq"):
+        try:
+            return pd.read_parquet(p)
+        except ImportError:
+            raise UserError(f"{p}: reading Parquet needs pyarrow (pip install pyarrow)") from None
+        except Exception as e:  # pyarrow raises many types for bad files
+            raise UserError(f"{p}: not a readable Parquet file ({e})") from None
+    try:
+        df = pd.read_csv(p, comment=None, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{p}: no columns found, expected a header line with columns N, D, loss") from None
+    except pd.errors.ParserError as e:
+        raise UserError(f"{p}: malformed CSV ({str(e).strip()})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{p}: not a text CSV file (could not decode as UTF-8)") from None
+    return df
+
+
+def _bad_line(df: pd.DataFrame, mask: np.ndarray) -> int:
+    return int(df[LINE].to_numpy()[np.flatnonzero(mask)[0]])
+
+
+def _numeric(df: pd.DataFrame, col: str, src: str, *, allow_missing: bool) -> pd.Series:
+    """Column as float; UserError naming the first line whose value is not a number."""
+    raw = df[col]
+    vals = pd.to_numeric(raw, errors="coerce")
+    bad = vals.isna() & raw.notna()
+    if allow_missing is False:
+        bad |= raw.isna()
+    if bad.any():
+        line = _bad_line(df, bad.to_numpy())
+        got = raw[bad].iloc[0]
+        raise UserError(f"{src}, line {line}, column {col!r}: expected a number, got {got!r}")
+    return vals.astype(np.float64)
+
+
+def validate(df: pd.DataFrame, source: str = "<memory>", *, need: tuple[str, ...] = ("N", "D", "loss")) -> pd.DataFrame:
+    """Check a table of run records; returns a cleaned copy (numeric columns as float).
+
+    Raises UserError for missing columns, non-numeric or non-positive sizes, duplicate run ids
+    and unknown roles/statuses. Loss NaN/inf is allowed here (excluded later, with a warning).
+    """
+    df = df.copy()
+    df.columns = [str(c).strip() for c in df.columns]
+    if LINE not in df:
+        df[LINE] = np.arange(len(df)) + 2
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        found = [c for c in df.columns if c != LINE]
+        hint = ""
+        if len(found) == 1 and any(s in found[0] for s in ";\t|"):
+            hint = " (is the file comma-separated? the header was read as one column)"
+        raise UserError(
+            f"{source}: missing column(s) {', '.join(repr(c) for c in missing)}; found {found[:12]}{hint}"
+        )
+    if len(df) == 0:
+        raise UserError(f"{source}: no rows after the header")
+    for col in POSITIVE:
+        if col not in df:
+            continue
+        optional = col in ("N_T", "D_T", "L_T")
+        df[col] = _numeric(df, col, source, allow_missing=optional)
+        vals = df[col].to_numpy()
+        bad = np.isfinite(vals) & (vals <= 0) | np.isinf(vals)
+        if bad.any():
+            line = _bad_line(df, bad)
+            raise UserError(
+                f"{source}, line {line}, column {col!r}: expected a positive finite number, got {vals[bad][0]!r}"
+            )
+    if "loss" in df:
+        df["loss"] = _numeric(df, "loss", source, allow_missing=True)
+        vals = df["loss"].to_numpy()
+        bad = np.isfinite(vals) & (vals <= 0)
+        if bad.any():
+            raise UserError(
+                f"{source}, line {_bad_line(df, bad)}, column 'loss': expected a positive cross-entropy, got {vals[bad][0]!r}"
+            )
+    if "run_id" in df:
+        ids = df["run_id"].astype(str)
+        dup = ids.duplicated(keep=False) & df["run_id"].notna()
+        if dup.any():
+            first = ids[dup].iloc[0]
+            lines = df.loc[ids == first, LINE].tolist()
+            raise UserError(f"{source}, column 'run_id': duplicate run id {first!r} on lines {lines}")
+    else:
+        df["run_id"] = [f"row{int(k)}" for k in df[LINE]]
+    for col, allowed in (("role", ROLES), ("status", STATUSES)):
+        if col in df:
+            bad = df[col].notna() & ~df[col].astype(str).isin(allowed)
+            if bad.any():
+                raise UserError(
+                    f"{source}, line {_bad_line(df, bad.to_numpy())}, column {col!r}: "
+                    f"expected one of {', '.join(allowed)}, got {df.loc[bad, col].iloc[0]!r}"
+                )
+    return df
+
+
+def apply_where(df: pd.DataFrame, where: str | None, source: str) -> pd.DataFrame:
+    """Filter rows with a pandas query expression, e.g. ``dataset == 'c4_original' and N < 5e8``."""
+    if not where:
+        return df
+    try:
+        out = df.query(where, engine="python")
+    except Exception as e:  # pandas raises SyntaxError, NameError/UndefinedVariableError, TypeError...
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"--where {where!r} on {source}: {type(e).__name__}: {msg}") from None
+    if not isinstance(out, pd.DataFrame):
+        raise UserError(f"--where {where!r} on {source}: expected a row filter (a boolean expression)")
+    if len(out) == 0:
+        raise UserError(f"--where {where!r} matches no rows of {source} ({len(df)} rows before filtering)")
+    return out
+
+
+def exclude_unusable(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str]]:
+    """Drop runs that are records but not data (status != ok, NaN/inf loss), warning for each group."""
+    notes = []
+    keep = np.ones(len(df), dtype=bool)
+    if "status" in df:
+        st = df["status"].fillna("ok").astype(str).to_numpy()
+        bad = st != "ok"
+        if bad.any():
+            lines = df[LINE].to_numpy()[bad].tolist()
+            notes.append(f"{source}: excluded {int(bad.sum())} run(s) with status != ok (lines {_short(lines)})")
+        keep &= ~bad
+    if "loss" in df:
+        loss = df["loss"].to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(loss) & keep
+        if bad.any():
+            lines = df[LINE].to_numpy()[bad].tolist()
+            notes.append(f"{source}: excluded {int(bad.sum())} run(s) with NaN/inf loss (lines {_short(lines)})")
+        keep &= np.isfinite(loss)
+    for n in notes:
+        warnings.warn(n, ScalelawWarning, stacklevel=3)
+    return df[keep], notes
+
+
+def _short(lines: list[int], k: int = 8) -> str:
+    s = ", ".join(str(x) for x in lines[:k])
+    return s + (f", ... ({len(lines)} in all)" if len(lines) > k else "")
+
+
+def check_single_n_kind(df: pd.DataFrame, source: str) -> None:
+    """A fit must not silently mix parameter counts of different kinds (LAWS.md §6)."""
+    if "N_kind" not in df:
+        return
+    kinds = df["N_kind"].dropna().astype(str).unique()
+    if len(kinds) > 1:
+        shown = "; ".join(repr(k[:60]) for k in kinds[:4])
+        raise UserError(
+            f"{source}: rows mix {len(kinds)} kinds of N in column 'N_kind' ({shown}); "
+            f"select one with --where, e.g. --where \"N_kind == {kinds[0]!r}\""
+        )
+
+
+def load_runs(
+    path: str | os.PathLike,
+    *,
+    where: str | None = None,
+    need: tuple[str, ...] = ("N", "D", "loss"),
+    role: tuple[str, ...] | None = None,
+) -> Runs:
+    """Load, validate and filter a run file for fitting.
+
+    `role` keeps only rows whose `role` is in the tuple (rows without a role count as
+    supervised). Raises UserError when nothing usable is left.
+    """
+    src = str(path)
+    df = validate(read_table(path), src, need=need)
+    df = apply_where(df, where, src)
+    if role is not None and "role" in df:
+        df = df[df["role"].fillna("supervised").isin(role)]
+        if len(df) == 0:
+            raise UserError(f"{src}: no runs with role in {role}")
+    df, notes = exclude_unusable(df, src)
+    if len(df) == 0:
+        raise UserError(f"{src}: no usable runs (all {len(notes) and 'were excluded: ' + '; '.join(notes)})")
+    check_single_n_kind(df, src)
+    return Runs(df=df.reset_index(drop=True), source=src, sha256=file_sha256(path), where=where, excluded=notes)
+
+
+def from_frame(df: pd.DataFrame, *, source: str = "<memory>", where: str | None = None,
+               need: tuple[str, ...] = ("N", "D", "loss")) -> Runs:
+    """Validate an in-memory table (notebooks, tests) the same way as a file."""
+    df = apply_where(validate(df, source, need=need), where, source)
+    df, notes = exclude_unusable(df, source)
+    if len(df) == 0:
+        raise UserError(f"{source}: no usable runs")
+    check_single_n_kind(df, source)
+    return Runs(df=df.reset_index(drop=True), source=source, where=where, excluded=notes)
+
+
+def write_runs(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write run records with the schema's columns first (atomic: temp file + rename)."""
+    cols = [c for c in COLUMNS if c in df] + [c for c in df.columns if c not in COLUMNS and c != LINE]
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    df[cols].to_csv(tmp, index=False)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, p)
