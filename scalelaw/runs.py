@@ -312,3 +312,100 @@ def write_runs(df: pd.DataFrame, path: str | os.PathLike) -> None:
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, p)
+
+
+def resolve_teachers(df: pd.DataFrame, source: str = "<memory>") -> pd.DataFrame:
+    """Link student rows to their teachers; returns a copy with L_T (and N_T, D_T) filled in.
+
+    A student (role == "student") names its teacher in `teacher_run_id` and/or carries the
+    teacher's `N_T, D_T, L_T` itself. Where only the id is given, the teacher's own row supplies
+    L_T = its loss, N_T = its N, D_T = its D. Values on the student row win over the teacher's row
+    (a disagreement in L_T is warned about). Raises UserError, naming file, line and run ids, for
+    a teacher id that is not in the file, a student with no L_T whose teacher has no finite loss
+    (or a status other than ok), a student with neither a teacher id nor L_T, and circular
+    teacher references. A teacher that is itself a student is allowed, with a warning.
+    Expects a frame from `validate` (it carries the file line of each row).
+    """
+    df = df.copy()
+    if "role" not in df or not (df["role"] == "student").any():
+        return df
+    if LINE not in df:
+        df[LINE] = np.arange(len(df)) + 2
+    for col in ("teacher_run_id",):
+        if col not in df:
+            df[col] = pd.Series([None] * len(df), index=df.index, dtype=object)
+    for col in ("N_T", "D_T", "L_T"):
+        if col not in df:
+            df[col] = np.nan
+        df[col] = df[col].astype(np.float64)
+    ids = df["run_id"].astype(str).to_numpy()
+    row_of = {rid: k for k, rid in enumerate(ids)}
+    roles = df["role"].astype(object).where(df["role"].notna(), "supervised").astype(str).to_numpy()
+    lines = df[LINE].to_numpy()
+    tids = [None if (t is None or (isinstance(t, float) and np.isnan(t))) else str(t).strip()
+            for t in df["teacher_run_id"].astype(object).to_numpy()]
+    tids = [t if t not in ("", "nan") else None for t in tids]
+    status = df["status"].fillna("ok").astype(str).to_numpy() if "status" in df else np.full(len(df), "ok")
+    loss = df["loss"].to_numpy(dtype=np.float64) if "loss" in df else np.full(len(df), np.nan)
+    N, D = df["N"].to_numpy(dtype=np.float64), df["D"].to_numpy(dtype=np.float64)
+    out = {c: df[c].to_numpy(dtype=np.float64).copy() for c in ("N_T", "D_T", "L_T")}
+
+    def where(k: int) -> str:
+        return f"{source}, line {int(lines[k])}"
+
+    # circular references: follow teacher links from every student
+    for k in np.flatnonzero(roles == "student"):
+        chain, j = [k], k
+        while roles[j] == "student" and tids[j] is not None and tids[j] in row_of:
+            j = row_of[tids[j]]
+            if j in chain:
+                cyc = chain[chain.index(j):] + [j]
+                raise UserError(
+                    f"{where(k)}: circular teacher references: "
+                    + " -> ".join(repr(ids[i]) for i in cyc)
+                    + f" (lines {', '.join(str(int(lines[i])) for i in cyc[:-1])})"
+                )
+            chain.append(j)
+
+    for k in np.flatnonzero(roles == "student"):
+        sid, tid = ids[k], tids[k]
+        if tid is None:
+            if not np.isfinite(out["L_T"][k]):
+                raise UserError(
+                    f"{where(k)}: student {sid!r} has neither a teacher_run_id nor a teacher loss L_T"
+                )
+            continue
+        j = row_of.get(tid)
+        if j is None:
+            raise UserError(
+                f"{where(k)}, column 'teacher_run_id': student {sid!r} names teacher {tid!r}, "
+                f"which is not a run_id in {source}"
+            )
+        if roles[j] == "student":
+            warnings.warn(
+                f"{where(k)}: student {sid!r} is distilled from {tid!r} ({where(j)}), which is itself "
+                "a student; its measured loss is used as L_T",
+                ScalelawWarning, stacklevel=2,
+            )
+        teacher_ok = np.isfinite(loss[j]) and status[j] == "ok"
+        if not np.isfinite(out["L_T"][k]):
+            if not teacher_ok:
+                why = f"status {status[j]!r}" if status[j] != "ok" else f"loss {loss[j]!r}"
+                raise UserError(
+                    f"{where(k)}: student {sid!r} has no L_T and its teacher {tid!r} ({where(j)}) "
+                    f"has no usable loss ({why})"
+                )
+            out["L_T"][k] = loss[j]
+        elif teacher_ok and abs(out["L_T"][k] - loss[j]) > 1e-6 * loss[j]:
+            warnings.warn(
+                f"{where(k)}: student {sid!r} carries L_T={out['L_T'][k]!r} but its teacher {tid!r} "
+                f"({where(j)}) has loss {loss[j]!r}; using the student's L_T",
+                ScalelawWarning, stacklevel=2,
+            )
+        if not np.isfinite(out["N_T"][k]):
+            out["N_T"][k] = N[j]
+        if not np.isfinite(out["D_T"][k]):
+            out["D_T"][k] = D[j]
+    for c, v in out.items():
+        df[c] = v
+    return df
