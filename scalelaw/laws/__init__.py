@@ -12,6 +12,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "chinchilla": ("chinchilla", "CHINCHILLA"),
     "chinchilla-gamma": ("busbridge", "CHINCHILLA_GAMMA"),
     "distill": ("busbridge", "DISTILL"),
+    "farseer": ("farseer", "FARSEER"),
 }
 
 
