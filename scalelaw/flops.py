@@ -69,3 +69,57 @@ def training_flops(N, D, convention: str = "6nd", preset: FlopPreset = BUSBRIDGE
 def tokens_for_budget(N, C, convention: str = "6nd", preset: FlopPreset = BUSBRIDGE2025):
     """D such that training_flops(N, D) == C."""
     return np.asarray(C, dtype=np.float64) / flops_per_token(N, convention, preset)
+
+
+# ---------------------------------------------------------------- concrete architectures
+# Exact counts for the decoder scalelaw.train builds (pre-RMSNorm, RoPE, SwiGLU, bias-free
+# linear layers, optional per-head QK RMSNorm, tied or untied embeddings). The model's own
+# parameter count is tested against these functions, so the two can never drift apart.
+
+
+def swiglu_hidden(d_model: int, multiple: int = 16) -> int:
+    """Default SwiGLU hidden width: 8/3 d_model rounded up to a multiple of `multiple`.
+
+    8/3 keeps the three SwiGLU matrices at the parameter cost of a 4x GELU MLP
+    (Shazeer 2020, "GLU Variants Improve Transformer").
+    """
+    return multiple * -(-(8 * d_model) // (3 * multiple))
+
+
+def param_counts(n_layer: int, d_model: int, d_ff: int, n_head: int, vocab: int, *,
+                 tie_embeddings: bool = True, qk_norm: bool = False) -> dict[str, int]:
+    """Exact parameters by kind: {'nonembedding', 'embedding', 'total'}.
+
+    Per layer: attention q, k, v, o (4 d^2), SwiGLU gate, up, down (3 d d_ff), two RMSNorm
+    gains (2 d), and with QK-norm one gain each for q and k over the head dim (2 d/n_head).
+    Plus the final RMSNorm gain (d). Embedding: the token table (vocab d), and the output
+    head (vocab d) only if untied. RoPE has no parameters.
+    """
+    if d_model % n_head:
+        raise UserError(f"d_model={d_model} is not divisible by n_head={n_head}")
+    head_dim = d_model // n_head
+    per_layer = 4 * d_model * d_model + 3 * d_model * d_ff + 2 * d_model
+    if qk_norm:
+        per_layer += 2 * head_dim
+    nonemb = n_layer * per_layer + d_model
+    emb = vocab * d_model * (1 if tie_embeddings else 2)
+    return {"nonembedding": int(nonemb), "embedding": int(emb), "total": int(nonemb + emb)}
+
+
+def arch_forward_flops_per_token(n_layer: int, d_model: int, d_ff: int, vocab: int, n_ctx: int) -> float:
+    """Exact forward matmul FLOPs per token of the concrete decoder (2 FLOPs per multiply-add).
+
+    Counts every matmul: q, k, v, o projections (2 * 4 d^2 per layer), SwiGLU (2 * 3 d d_ff),
+    attention scores QK^T and the weighted sum AV over the full context (2 * 2 n_ctx d per
+    layer, the convention of Hoffmann et al. 2022 App. F and PaLM's MFU; causal masking is not
+    discounted) and the output logits (2 vocab d). Norms, RoPE, softmax and the embedding
+    lookup are elementwise/gathers and are not counted. Busbridge et al.'s F(N) counts the
+    attention term once (2 n_ctx n_layer d), so it is slightly smaller than this.
+    """
+    per_layer = 2 * (4 * d_model * d_model + 3 * d_model * d_ff) + 2 * 2 * n_ctx * d_model
+    return float(n_layer * per_layer + 2 * vocab * d_model)
+
+
+def arch_training_flops(n_layer: int, d_model: int, d_ff: int, vocab: int, n_ctx: int, D) -> np.ndarray:
+    """Training FLOPs (forward + backward = 3x forward) for D tokens of the concrete decoder."""
+    return 3.0 * arch_forward_flops_per_token(n_layer, d_model, d_ff, vocab, n_ctx) * np.asarray(D, dtype=np.float64)
