@@ -82,6 +82,91 @@ def _root() -> None:
 
 # ============================================================ sweep / demo (issue 7)
 
+sweep_app = typer.Typer(no_args_is_help=True, help="Teacher/student sweeps: plan, run (local or SLURM), status.")
+app.add_typer(sweep_app, name="sweep")
+
+
+@sweep_app.command("plan")
+def sweep_plan(
+    spec: Path = typer.Argument(..., help="sweep spec (TOML), e.g. sweeps/tiny-cpu.toml"),
+    json_out: bool = typer.Option(False, "--json", help="print the plan as one JSON document"),
+) -> None:
+    """List every run of a sweep with its FLOPs and estimated wall time, and the total."""
+    from .sweep import load_spec, spec_json
+    from .sweep.report import print_plan
+
+    doc = spec_json(load_spec(spec))
+    if json_out:
+        emit_json(doc)
+    else:
+        print_plan(doc)
+
+
+@sweep_app.command("run")
+def sweep_run(
+    spec: Path = typer.Argument(..., help="sweep spec (TOML)"),
+    out: Path = typer.Option(..., "--out", help="result directory (created; re-running resumes it)"),
+    executor: Optional[str] = typer.Option(None, "--executor", help="local | slurm (default: the spec's, else local)"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="local: runs at a time (default: spec, else one per GPU, else 1)"),
+    partition: Optional[str] = typer.Option(None, "--partition", help="slurm partition"),
+    gpus: Optional[int] = typer.Option(None, "--gpus", help="slurm: GPUs per task"),
+    time_min: Optional[int] = typer.Option(None, "--time", help="slurm: minutes per task before requeue"),
+    array_parallelism: Optional[int] = typer.Option(None, "--array-parallelism", help="slurm: tasks running at once"),
+    json_out: bool = typer.Option(False, "--json", help="print the outcome as one JSON document"),
+) -> None:
+    """Run (or resume) a sweep into --out: students after their teachers; finished runs are skipped."""
+    from .errors import UserError
+    from .sweep import load_spec, run_local, run_slurm
+
+    s = load_spec(spec)
+    kind = executor or s.executor.get("kind", "local")
+    if kind == "local":
+        if workers is not None and workers < 1:
+            raise UserError(f"--workers must be >= 1, got {workers}")
+        doc = run_local(s, out, workers=workers)
+        err(f"sweep {s.name}: " + ", ".join(f"{k} {v}" for k, v in doc["counts"].items() if v) + f"; results in {out}/runs.csv")
+    elif kind == "slurm":
+        sub = run_slurm(s, out, overrides={"partition": partition, "gpus_per_task": gpus, "time_min": time_min,
+                                            "array_parallelism": array_parallelism})
+        doc = {k: v for k, v in sub.items() if k != "jobs"}
+        err(f"submitted {len(sub['runs_first'])} supervised/teacher and {len(sub['runs_students'])} student runs; "
+            f"watch with: scalelaw sweep status {out}")
+    else:
+        raise UserError(f"--executor must be local or slurm, got {kind!r}")
+    if json_out:
+        emit_json(doc)
+
+
+@sweep_app.command("status")
+def sweep_status(
+    out: Path = typer.Argument(..., help="result directory of a sweep"),
+    json_out: bool = typer.Option(False, "--json", help="print the status as one JSON document"),
+) -> None:
+    """Show done / running / failed / diverged / pending runs of a sweep directory."""
+    from .sweep import Store
+    from .sweep.report import print_status
+
+    doc = Store(out).summary()
+    if json_out:
+        emit_json(doc)
+    else:
+        print_status(doc)
+
+
+@app.command("demo")
+def demo(
+    out: Path = typer.Option(Path("scalelaw-demo"), "--out", help="directory for the runs, report.md and plots"),
+    spec: Optional[Path] = typer.Option(None, "--spec", help="sweep spec (default: the embedded sweeps/tiny-cpu.toml)"),
+    json_out: bool = typer.Option(False, "--json", help="print a summary as one JSON document"),
+) -> None:
+    """Run the tiny CPU sweep (or reuse it), fit supervised and distillation laws, plan, write a report."""
+    from .demo import run_demo
+
+    doc = run_demo(out, spec=spec)
+    err(f"report: {doc['report']}")
+    if json_out:
+        emit_json(doc)
+
 
 if __name__ == "__main__":
     main()
