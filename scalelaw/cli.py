@@ -74,6 +74,44 @@ def _root() -> None:
 
 # ============================================================ validate (issue 3)
 
+
+@app.command("validate")
+def validate_cmd(
+    csv: Path = typer.Argument(..., help="run records (CSV or Parquet) with columns N, D, loss"),
+    laws: str = typer.Option("chinchilla,chinchilla-gamma,farseer", "--laws", help="comma-separated law names"),
+    where: Optional[str] = typer.Option(None, "--where", help="row filter (pandas query), e.g. \"dataset == 'c4_original'\""),
+    holdout_largest: Optional[int] = typer.Option(None, "--holdout-largest", help="hold out the K largest model sizes (default 1)"),
+    holdout: Optional[str] = typer.Option(None, "--holdout", help="row filter selecting the held-out runs, e.g. \"N > 1e9\""),
+    rollout_k: Optional[int] = typer.Option(None, "--rollout", help="hold out the largest size, then the 2 largest, ... up to K"),
+    method: str = typer.Option("piecewise", "--method", help="farseer fit: piecewise (the authors' procedure) | end-to-end"),
+    n_starts: Optional[int] = typer.Option(None, "--n-starts", help="multi-start count for end-to-end fits (default: the fitter's)"),
+    json_out: bool = typer.Option(False, "--json", help="print the results as one JSON document"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="write a relative-error figure (PNG/PDF)"),
+) -> None:
+    """Fit laws on the smaller models and report relative errors on the held-out larger ones."""
+    from .errors import UserError
+    from .fit.validate import rollout, table, validate_laws
+    from .runs import load_runs
+
+    names = [s.strip() for s in laws.split(",") if s.strip()]
+    runs = load_runs(csv, where=where)
+    kw = dict(method=method, n_starts=n_starts, progress=err)
+    if rollout_k is not None:
+        if holdout_largest is not None or holdout is not None:
+            raise UserError("--rollout chooses its own hold-outs; drop --holdout-largest/--holdout")
+        results = rollout(runs, names, rollout_k, **kw)
+    else:
+        results = validate_laws(runs, names, holdout_largest=holdout_largest, holdout=holdout, **kw)
+    err(table(results))
+    if plot is not None:
+        from .plot import plot_validation
+
+        plot_validation(results, plot)
+        err(f"wrote {plot}")
+    if json_out:
+        emit_json({"source": str(csv), "where": where, "results": [r.to_dict() for r in results]})
+
+
 # ============================================================ synth (issue 4)
 
 # ============================================================ plan (issue 5)
