@@ -1,0 +1,163 @@
+"""Two-stage fit of the distillation scaling law (Busbridge et al. 2025, arXiv 2502.08606, §4.3, App. F).
+
+Stage 1 fits a supervised law (chinchilla-gamma, their Eq. 1, by default) on the runs whose role
+is `supervised` or `teacher`. Stage 2 fits the distillation law (their Eq. 8, `laws.busbridge.DISTILL`)
+on the `student` runs, with each student's measured teacher loss L_T and
+Ltilde_S = the stage-1 prediction at the student's (N_S, D_S). Both stages minimise the sum of
+Huber(delta) of log residuals; the distillation delta defaults to 1e-4 as in the paper.
+
+Search. The paper ran L-BFGS-B from each of 216,000 grid points. Here the objective is evaluated
+at all 216,000 points of `DISTILL.grid()` in one vectorised pass (cheap: no gradients, no
+iterations), and the batched Newton solver (`solve_multistart`) runs only from the `n_refine`
+best of them (256 by default). A basin that no good grid point falls into is a basin L-BFGS-B
+from the grid would also rarely reach; `benchmarks/bench_distill.py` checks the optimum against
+L-BFGS-B run from a large sample of the grid.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import UserError
+from ..laws import get_law
+from ..laws.busbridge import DISTILL
+from ..runs import (
+    Runs, apply_where, check_single_n_kind, exclude_unusable, read_table, resolve_teachers, validate,
+)
+
+#: roles that train on data alone: the supervised stage's runs
+SUPERVISED_ROLES = ("supervised", "teacher")
+N_REFINE = 128
+
+
+def split_roles(path_or_runs, *, where: str | None = None) -> tuple[Runs, Runs]:
+    """(supervised-stage runs, student runs) with teachers linked, filtered and cleaned.
+
+    Accepts a path (CSV/Parquet), a `Runs` or a DataFrame. Teacher links are resolved on the
+    whole file before `where` filters rows, so a filter may drop teachers but keep their students.
+    """
+    if isinstance(path_or_runs, (str, os.PathLike)):
+        src = str(path_or_runs)
+        df = validate(read_table(Path(path_or_runs)), src)
+    elif isinstance(path_or_runs, Runs):
+        src, df = path_or_runs.source, validate(path_or_runs.df, path_or_runs.source)
+    elif isinstance(path_or_runs, pd.DataFrame):
+        src, df = "<memory>", validate(path_or_runs, "<memory>")
+    else:
+        raise TypeError(f"expected a path, Runs or DataFrame, got {type(path_or_runs).__name__}")
+    if "role" not in df:
+        raise UserError(f"{src}: missing column 'role'; a distillation fit needs rows with role "
+                        "supervised|teacher (stage 1) and student (stage 2)")
+    df = resolve_teachers(df, src)
+    df = apply_where(df, where, src)
+    df, notes = exclude_unusable(df, src)
+    check_single_n_kind(df, src)
+    roles = df["role"].fillna("supervised").astype(str)
+    out = []
+    for want, what in ((SUPERVISED_ROLES, "supervised or teacher"), (("student",), "student")):
+        part = df[roles.isin(want)].reset_index(drop=True)
+        if len(part) == 0:
+            raise UserError(f"{src}: no usable runs with role {what}; the distillation fit needs both "
+                            "supervised/teacher runs and student runs")
+        out.append(Runs(df=part, source=src, where=where, excluded=notes))
+    return out[0], out[1]
+
+
+def student_logs(students: Runs, l_sup: np.ndarray) -> tuple[dict, np.ndarray]:
+    """Log inputs of the distillation law and log losses of the students."""
+    logs = {
+        "N": np.log(students.column("N")),
+        "D": np.log(students.column("D")),
+        "L_T": np.log(students.column("L_T")),
+        "L_sup": np.log(np.asarray(l_sup, dtype=np.float64)),
+    }
+    return logs, np.log(students.column("loss"))
+
+
+def grid_starts(logs: dict, log_y: np.ndarray, *, delta: float, n_refine: int = N_REFINE,
+                grid: np.ndarray | None = None) -> np.ndarray:
+    """The `n_refine` best points of the distillation grid by objective value, best first."""
+    from .solver import grid_objectives
+
+    grid = DISTILL.grid() if grid is None else np.asarray(grid, dtype=np.float64)
+    f = grid_objectives(DISTILL, logs, log_y, grid, delta=delta)
+    f = np.where(np.isfinite(f), f, np.inf)
+    k = min(n_refine, len(grid))
+    best = np.argpartition(f, k - 1)[:k]
+    return grid[best[np.argsort(f[best])]]
+
+
+def fit_distill(
+    path_or_runs,
+    *,
+    where: str | None = None,
+    supervised_law: str = "chinchilla-gamma",
+    delta: float | None = None,
+    sup_delta: float | None = None,
+    n_boot: int = 0,
+    seed: int = 0,
+    boot_supervised: bool = False,
+):
+    """Fit the supervised law, then the distillation law; returns the distill FitResult.
+
+    `.supervised` is the stage-1 FitResult; with `n_boot` > 0, `.boot` holds bootstrap
+    parameter draws from resampling the students (and, with `boot_supervised`, also the
+    supervised runs, refitting stage 1 and recomputing Ltilde_S in every replicate).
+    """
+    from .._jax import x64
+    from . import bootstrap, fit_law
+
+    x64()
+    sup_law = get_law(supervised_law)
+    if sup_law.kind != "supervised" or tuple(sup_law.inputs) != ("N", "D"):
+        raise UserError(f"--supervised-law {supervised_law!r} is not a supervised law of (N, D)")
+    delta = DISTILL.default_delta if delta is None else float(delta)
+    sup_runs, students = split_roles(path_or_runs, where=where)
+
+    sup_fit = fit_law(sup_law, sup_runs, delta=sup_delta)
+    l_sup = sup_fit.predict(N=students.column("N"), D=students.column("D"))
+    logs, log_y = student_logs(students, l_sup)
+    starts = grid_starts(logs, log_y, delta=delta)
+    fit = fit_law(DISTILL, students, delta=delta, extra_inputs={"L_sup": l_sup}, starts=starts)
+    fit.supervised = sup_fit
+    if n_boot > 0:
+        if boot_supervised:
+            fit.boot = _two_stage_bootstrap(fit, sup_runs, students, n_boot=n_boot, seed=seed)
+        else:
+            fit.boot = bootstrap(fit, students, n_boot=n_boot, seed=seed, extra_inputs={"L_sup": l_sup})
+    return fit
+
+
+def _two_stage_bootstrap(fit, sup_runs: Runs, students: Runs, *, n_boot: int, seed: int):
+    """Resample supervised runs and students independently; refit both stages per replicate.
+
+    Stage 1 is bootstrapped with the engine's `bootstrap`; each replicate's supervised parameters
+    give a new Ltilde_S, and the students are refitted from the point estimate with counts of a
+    student resample as weights.
+    """
+    from . import bootstrap, solve_multistart
+
+    sup_boot = bootstrap(fit.supervised, sup_runs, n_boot=n_boot, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    n = len(students)
+    sup_law = fit.supervised.law
+    N, D = students.column("N"), students.column("D")
+    thetas = np.empty((n_boot, DISTILL.n_params))
+    for k in range(n_boot):
+        l_sup = sup_law.predict(sup_boot.thetas[k], N=N, D=D)
+        logs, log_y = student_logs(students, l_sup)
+        w = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
+        res = solve_multistart(DISTILL, logs, log_y, fit.theta[None, :], delta=fit.delta, weights=w)
+        thetas[k] = res.thetas[int(np.argmin(res.objectives))]
+    return _boot_like(sup_boot, thetas, DISTILL)
+
+
+def _boot_like(template, thetas: np.ndarray, law):
+    """A BootstrapResult of the engine's type holding `thetas` for `law`."""
+    import dataclasses
+
+    return dataclasses.replace(template, thetas=thetas, law=law)
