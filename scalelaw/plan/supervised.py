@@ -1,0 +1,213 @@
+"""Compute-optimal supervised training for any fitted L(N, D) law.
+
+Given a budget C and a FLOP convention (C = 6ND, or C = 3F(N)D with attention and vocabulary
+terms), find N*(C) = argmin_N L(N, D(N, C)) and D*(C) = D(N*, C). Chinchilla under 6ND has a closed
+form (Hoffmann et al. 2022, App. A; LAWS.md §1); every other law/convention is solved numerically by
+a 1-D search over log N on the constraint, vectorised over budgets and bootstrap draws. Laws
+without a loss floor (Farseer, LAWS.md §2) can have no interior optimum: the point estimate then
+refuses, and draws that run to a bound are counted and reported.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from ..errors import ScalelawWarning, UserError
+from ..flops import BUSBRIDGE2025, CONVENTIONS, FlopPreset, flops_per_token
+from .evaluate import log_loss
+from .search import newton_polish, zoom_minimise
+from .sources import PlanFit, as_planfit
+
+#: model-size search range (parameters) and the fewest tokens a run may see
+N_BOUNDS = (1e6, 1e17)
+D_MIN = 1e6
+#: budgets beyond this are treated as typos (the largest runs to date are ~1e26)
+C_MAX = 1e35
+#: warn when C is this many times outside the fitted data's compute range
+EXTRAPOLATION_WARN = 10.0
+
+
+def check_budget(C, what: str = "compute") -> np.ndarray:
+    C = np.atleast_1d(np.asarray(C, dtype=np.float64))
+    bad = ~np.isfinite(C) | (C <= 0) | (C > C_MAX)
+    if bad.any():
+        raise UserError(f"--{what} {C[bad][0]:.4g}: expected a positive number of FLOPs below {C_MAX:.0e}")
+    return C
+
+
+def check_convention(flops: str) -> str:
+    if flops not in CONVENTIONS:
+        raise UserError(f"--flops {flops!r}: expected one of {', '.join(CONVENTIONS)}")
+    return flops
+
+
+def max_params(C, d_min: float, flops: str, preset: FlopPreset = BUSBRIDGE2025) -> np.ndarray:
+    """Largest N that still trains on d_min tokens within C (bisection in log N; flops grow with N)."""
+    C = np.asarray(C, dtype=np.float64)
+    lo, hi = np.full(C.shape, np.log(1.0)), np.full(C.shape, np.log(1e30))
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        ok = flops_per_token(np.exp(mid), flops, preset) * d_min <= C
+        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+    return np.exp(lo)
+
+
+def chinchilla_closed_form(params: dict, C):
+    """N*, D* for L = E + A/N^alpha + B/D^beta under C = 6ND (LAWS.md §1)."""
+    A, B, alpha, beta = (np.asarray(params[k], dtype=np.float64) for k in ("A", "B", "alpha", "beta"))
+    a, b = beta / (alpha + beta), alpha / (alpha + beta)
+    G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
+    C6 = np.asarray(C, dtype=np.float64) / 6.0
+    return G * C6**a, C6**b / G
+
+
+def optimal_allocation(law, theta, C, *, flops: str = "6nd", preset: FlopPreset = BUSBRIDGE2025,
+                       n_bounds=N_BOUNDS, d_min: float = D_MIN, method: str = "auto") -> dict:
+    """Arrays N, D, loss, interior (bool) of shape (B,) for budgets C (B,).
+
+    theta is (P,) (one fit) or (B, P) (one parameter vector per budget, e.g. bootstrap draws).
+    method: "auto" (closed form when it exists), "closed-form" or "numeric".
+    """
+    C = np.asarray(C, dtype=np.float64).reshape(-1)
+    theta = np.asarray(theta, dtype=np.float64)
+    lo = np.full(C.shape, np.log(n_bounds[0]))
+    hi = np.log(np.minimum(n_bounds[1], max_params(C, d_min, flops, preset)))
+    if np.any(hi <= lo):
+        c = C[hi <= lo][0]
+        raise UserError(f"--compute {c:.4g}: too small to train even N={n_bounds[0]:.0e} parameters on "
+                        f"{d_min:.0e} tokens under --flops {flops}")
+    closed = law.name == "chinchilla" and flops == "6nd"
+    if method == "closed-form" and not closed:
+        raise UserError(f"no closed form for law {law.name!r} under --flops {flops}")
+    if closed and method != "numeric":
+        nat = law.natural(theta) if theta.ndim == 1 else _natural_rows(law, theta)
+        N, _ = chinchilla_closed_form(nat, C)
+        x = np.log(N)
+        interior = (x > lo) & (x < hi)
+        x = np.clip(x, lo, hi)
+        used = "closed-form"
+    else:
+        def g(X):  # X (B, M) of log N -> log loss along the budget constraint
+            N = np.exp(X)
+            return log_loss(law, theta, N=N, D=C[:, None] / flops_per_token(N, flops, preset))
+
+        def f(X):
+            return g(X[..., 0])
+
+        res = zoom_minimise(f, lo[:, None], hi[:, None], n_grid=64, rounds=16)
+        x = newton_polish(f, res.x, lo[:, None], hi[:, None])[:, 0]
+        tol = 1e-3
+        interior = (x - lo > tol) & (hi - x > tol)
+        used = "numeric"
+    N = np.exp(x)
+    D = C / flops_per_token(N, flops, preset)
+    L = np.exp(log_loss(law, theta, N=N, D=D))
+    return {"N": N, "D": D, "loss": L, "interior": interior, "method": used}
+
+
+def _natural_rows(law, thetas) -> dict:
+    rows = [law.natural(t) for t in thetas]
+    return {k: np.array([r[k] for r in rows]) for k in rows[0]}
+
+
+@dataclass
+class SupervisedPlan:
+    compute: float
+    N: float
+    D: float
+    loss: float
+    tokens_per_param: float
+    flops: str
+    method: str
+    law: str
+    interior: bool = True
+    #: percentile intervals over bootstrap draws: {"N": [lo, hi], ...}, with their level
+    interval: Optional[dict] = None
+    level: Optional[float] = None
+    n_boot: int = 0
+    n_boot_at_bound: int = 0
+    #: how many times C lies outside the fitted data's compute range (1 = inside; None = unknown)
+    extrapolation: Optional[float] = None
+    warnings: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def data_compute_range(data_range: Optional[dict], flops: str, preset: FlopPreset = BUSBRIDGE2025):
+    """(C_min, C_max) spanned by the fitted data, from a fit's data_range, or None."""
+    if not data_range:
+        return None
+    if "C" in data_range:
+        lo, hi = data_range["C"]
+        return float(lo), float(hi)
+    if "N" in data_range and "D" in data_range:
+        (n0, n1), (d0, d1) = data_range["N"], data_range["D"]
+        return float(flops_per_token(n0, flops, preset) * d0), float(flops_per_token(n1, flops, preset) * d1)
+    return None
+
+
+def plan_supervised(fit, compute, *, flops: str = "6nd", preset: FlopPreset = BUSBRIDGE2025,
+                    level: float = 0.9, n_bounds=N_BOUNDS, strict: bool = True) -> list[SupervisedPlan]:
+    """Compute-optimal N, D, loss for each budget in `compute`, with bootstrap intervals if the fit has draws.
+
+    strict: a point estimate without an interior optimum raises UserError (else: a loud warning and
+    interior=False in the plan, for frontiers).
+    """
+    fit = as_planfit(fit)
+    check_convention(flops)
+    C = check_budget(compute)
+    law = fit.law
+    best = optimal_allocation(law, fit.theta, C, flops=flops, preset=preset, n_bounds=n_bounds)
+    crange = data_compute_range(fit.data_range, flops, preset)
+
+    boot = None
+    if fit.boot is not None and len(fit.boot):
+        K = fit.boot.shape[0]
+        boot = optimal_allocation(law, np.repeat(fit.boot, C.size, axis=0), np.tile(C, K),
+                                  flops=flops, preset=preset, n_bounds=n_bounds)
+        boot = {k: (v.reshape(K, C.size) if isinstance(v, np.ndarray) else v) for k, v in boot.items()}
+
+    plans = []
+    for i, c in enumerate(C):
+        msgs = []
+        if not best["interior"][i]:
+            side = "largest" if best["N"][i] > np.sqrt(n_bounds[0] * n_bounds[1]) else "smallest"
+            msg = (f"no interior optimum at C={c:.3g}: law {law.name!r} keeps improving toward the {side} "
+                   f"allowed model (N={best['N'][i]:.3g}, bounds [{n_bounds[0]:.0e}, {n_bounds[1]:.0e}]); "
+                   "the law has no usable optimum here (a law without a floor, e.g. Farseer, does this)")
+            if strict:
+                raise UserError(msg)
+            msgs.append(msg)
+        plan = SupervisedPlan(
+            compute=float(c), N=float(best["N"][i]), D=float(best["D"][i]), loss=float(best["loss"][i]),
+            tokens_per_param=float(best["D"][i] / best["N"][i]), flops=flops, method=best["method"],
+            law=law.name, interior=bool(best["interior"][i]),
+        )
+        if boot is not None:
+            ok = boot["interior"][:, i]
+            plan.n_boot, plan.n_boot_at_bound = int(ok.size), int((~ok).sum())
+            if plan.n_boot_at_bound:
+                msgs.append(f"{plan.n_boot_at_bound} of {ok.size} bootstrap draws have no interior optimum at "
+                            f"C={c:.3g}; intervals use the other draws")
+            if ok.any():
+                q = [50 * (1 - level), 50 * (1 + level)]
+                vals = {"N": boot["N"][ok, i], "D": boot["D"][ok, i], "loss": boot["loss"][ok, i]}
+                vals["tokens_per_param"] = vals["D"] / vals["N"]
+                plan.interval = {k: [float(x) for x in np.percentile(v, q)] for k, v in vals.items()}
+                plan.level = level
+        if crange is not None:
+            factor = max(c / crange[1], crange[0] / c, 1.0)
+            plan.extrapolation = float(factor)
+            if factor > EXTRAPOLATION_WARN:
+                msgs.append(f"C={c:.3g} is {factor:.3g}x outside the fitted data's compute range "
+                            f"[{crange[0]:.3g}, {crange[1]:.3g}] ({flops}): this is an extrapolation")
+        for m in msgs:
+            warnings.warn(m, ScalelawWarning, stacklevel=2)
+        plan.warnings = msgs
+        plans.append(plan)
+    return plans
