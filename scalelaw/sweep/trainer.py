@@ -8,6 +8,7 @@ a fast stand-in with the same contract: train(cfg, run_dir, *, resume, run_id, p
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 
@@ -45,14 +46,24 @@ def resolve(cfg: dict, where: str) -> dict:
 
 
 def _vocab(tc) -> int:
+    """The output vocabulary: vocab_size, or the corpus's own (read without loading tokens)."""
     if tc.vocab_size:
         return tc.vocab_size
-    return 256  # byte-level corpora; replaced by the corpus's own size once the trainer reports it
+    return _corpus_vocab(tc.corpus, tc.corpus_seed)
+
+
+@functools.lru_cache(maxsize=None)
+def _corpus_vocab(corpus: str, seed: int) -> int:
+    from ..train.corpus import corpus_vocab_size
+
+    return corpus_vocab_size(corpus, seed=seed)
 
 
 def estimate_raw(cfg: dict, teacher_cfg: dict | None = None) -> dict:
-    """Parameters by kind, steps and training FLOPs of a run (torch-free: flops + config only).
+    """Parameters by kind, steps and training FLOPs of a run, without importing torch.
 
+    Same counting as `scalelaw.train.run.estimate_run` (exact counts from `scalelaw.flops`), kept
+    torch-free so that `sweep plan` is instant.
     Students also pay one teacher forward per token (2 FLOPs per multiply-add, as in
     `scalelaw.flops.arch_forward_flops_per_token`).
     """
