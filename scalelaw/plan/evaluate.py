@@ -1,7 +1,9 @@
 """Evaluate a law's loss for one parameter vector or a batch of them (bootstrap draws).
 
-Only the `Law` interface is used: `law.log_predict(theta, logs)` is pure jnp, so a batch of
-parameter vectors (B, P) is handled with `jax.vmap` over the leading axis of theta and inputs.
+Only the `Law` interface is used: `law.log_predict(theta, logs)` is pure jnp and vmappable. We
+jit one element-wise function per law and feed it flat arrays padded to power-of-two lengths, so a
+planning session compiles a handful of shapes instead of one per call site (compilation, not
+arithmetic, dominates a cold single query).
 """
 
 from __future__ import annotations
@@ -11,17 +13,22 @@ import numpy as np
 from .._jax import x64
 
 _COMPILED: dict = {}
+_MIN_BUCKET = 256
 
 
-def _compiled(law, batched: bool):
-    key = (id(law), batched)
+def _compiled(law, per_element_theta: bool):
+    key = (id(law), per_element_theta)
     entry = _COMPILED.get(key)
     if entry is None:
         import jax
 
-        fn = jax.vmap(law.log_predict) if batched else law.log_predict
-        entry = _COMPILED[key] = (law, jax.jit(fn))  # holding the law keeps its id unique
+        fn = jax.jit(jax.vmap(law.log_predict, in_axes=(0 if per_element_theta else None, 0)))
+        entry = _COMPILED[key] = (law, fn)  # holding the law keeps its id unique
     return entry[1]
+
+
+def _bucket(n: int) -> int:
+    return max(_MIN_BUCKET, 1 << int(np.ceil(np.log2(max(n, 1)))))
 
 
 def log_loss(law, theta, **inputs) -> np.ndarray:
@@ -36,11 +43,26 @@ def log_loss(law, theta, **inputs) -> np.ndarray:
     if missing:
         raise TypeError(f"law {law.name!r} needs inputs {law.inputs}; missing {missing}")
     arrays = np.broadcast_arrays(*[np.asarray(inputs[k], dtype=np.float64) for k in law.inputs])
+    shape = arrays[0].shape
     if theta.ndim == 2:
-        shape = (theta.shape[0],) + arrays[0].shape[1:] if arrays[0].ndim else (theta.shape[0],)
+        B = theta.shape[0]
+        shape = (B,) + (shape[1:] if len(shape) else ())
         arrays = [np.broadcast_to(a, shape) for a in arrays]
-    logs = {k: np.log(a) for k, a in zip(law.inputs, arrays)}
-    return np.asarray(_compiled(law, theta.ndim == 2)(theta, logs))
+    n = int(np.prod(shape))
+    m = _bucket(n)
+    logs = {}
+    for k, a in zip(law.inputs, arrays):
+        flat = np.zeros(m)  # log 1 = 0 pads the tail
+        flat[:n] = np.log(a).ravel()
+        logs[k] = flat
+    if theta.ndim == 2:
+        rows = np.zeros((m, theta.shape[1]))
+        rows[:n] = np.repeat(theta, n // theta.shape[0], axis=0)
+        rows[n:] = theta[0]
+        out = _compiled(law, True)(rows, logs)
+    else:
+        out = _compiled(law, False)(theta, logs)
+    return np.asarray(out)[:n].reshape(shape)
 
 
 def loss(law, theta, **inputs) -> np.ndarray:
