@@ -59,3 +59,15 @@ CHINCHILLA = Law(
 
 #: Epoch AI's refit of Chinchilla's own data (LAWS.md §1), N = model size as plotted.
 EPOCH_CHINCHILLA = {"E": 1.8172, "A": 477.8, "B": 2142.9, "alpha": 0.3473, "beta": 0.3672}
+
+
+def compute_optimal(A, B, alpha, beta, C):
+    """Compute-optimal (N*, D*) under C = 6ND for A/N^alpha + B/D^beta (+E, any outer power).
+
+    Hoffmann et al. 2022, Eq. 4: N* = G (C/6)^a, D* = G^-1 (C/6)^b with a = beta/(alpha+beta),
+    b = alpha/(alpha+beta), G = (alpha A / (beta B))^(1/(alpha+beta)). Works on arrays.
+    """
+    A, B, alpha, beta, C = (np.asarray(x, dtype=np.float64) for x in (A, B, alpha, beta, C))
+    s = alpha + beta
+    G = (alpha * A / (beta * B)) ** (1.0 / s)
+    return G * (C / 6.0) ** (beta / s), (C / 6.0) ** (alpha / s) / G

@@ -1,0 +1,366 @@
+"""Fitting a law to run records: multi-start Huber-in-log fit and the bootstrap.
+
+`fit_law` follows Hoffmann et al. 2022 / Besiroglu et al. 2024 (Huber loss on log residuals,
+multi-start from a grid) with a faster schedule: the objective is evaluated on the law's whole
+initialisation grid in one vectorised pass; a mix of the best and of random grid points (seeded)
+is raced together for a few Newton iterations (`solver.solve_multistart`); the leading starts
+are then polished to convergence. `bootstrap` refits K resamples of the points at once, each
+resample expressed as integer weights, warm-started from the best fit.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ScalelawWarning, UserError
+from ..laws import get_law
+from ..laws.base import Law
+from ..runs import Runs, from_frame
+from .solver import CONVERGED, STATUS_NAMES, solve_multistart, grid_objectives
+
+#: relative objective tolerance for "this start reached the best value"
+SAME_OPTIMUM = 1e-6
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Parameter draws from refitting resampled data: thetas (K, P) in fit space."""
+
+    law: Law
+    thetas: np.ndarray
+    seed: int = 0
+    n_failed: int = 0
+
+    def natural(self) -> dict[str, np.ndarray]:
+        rows = [self.law.natural(t) for t in self.thetas]
+        return {k: np.array([r[k] for r in rows]) for k in rows[0]}
+
+    def ci(self, level: float = 0.9) -> dict[str, tuple[float, float]]:
+        """Percentile intervals for every natural parameter."""
+        q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+        return {k: tuple(float(x) for x in np.percentile(v, q)) for k, v in self.natural().items()}
+
+    def predict_draws(self, **inputs) -> np.ndarray:
+        """Predictions under every draw: shape (K, *broadcast(inputs))."""
+        return np.stack([self.law.predict(t, **inputs) for t in self.thetas]) if len(self.thetas) < 64 else _vmapped_predict(
+            self.law, self.thetas, inputs
+        )
+
+
+def _vmapped_predict(law: Law, thetas, inputs) -> np.ndarray:
+    from .._jax import x64
+
+    x64()
+    import jax
+    import jax.numpy as jnp
+
+    arrays = np.broadcast_arrays(*[np.asarray(inputs[k], dtype=np.float64) for k in law.inputs])
+    logs = {k: jnp.log(jnp.asarray(a)) for k, a in zip(law.inputs, arrays)}
+    out = jax.vmap(lambda t: jnp.exp(law.log_predict(t, logs)))(jnp.asarray(thetas))
+    return np.asarray(out)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A fitted law: best parameters, how the optimisation went, where the data came from."""
+
+    law: Law
+    theta: np.ndarray
+    objective: float
+    n_points: int
+    n_starts: int = 0
+    n_best: int = 0
+    iterations: int = 0
+    status: str = "converged"
+    warnings: tuple[str, ...] = ()
+    delta: float = 1e-3
+    boot: BootstrapResult | None = None
+    supervised: "FitResult | None" = None
+    data: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def params(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self.law.natural(self.theta).items()}
+
+    def predict(self, **inputs) -> np.ndarray:
+        return self.law.predict(self.theta, **inputs)
+
+    def ci(self, level: float = 0.9) -> dict[str, tuple[float, float]] | None:
+        return None if self.boot is None else self.boot.ci(level)
+
+    def predict_interval(self, level: float = 0.9, *, noise: bool = True, seed: int = 0, **inputs):
+        """(lo, hi) band for L at the inputs from the bootstrap draws.
+
+        With noise=False: a confidence interval of the fitted curve (parameter uncertainty only).
+        With noise=True: a prediction interval for a new run, adding the fit's own log-residual
+        scatter (resampled) to each draw.
+        """
+        if self.boot is None:
+            raise UserError("prediction intervals need a bootstrapped fit (use --bootstrap K)")
+        draws = self.boot.predict_draws(**inputs)
+        if noise and self.settings.get("residual_sd"):
+            rng = np.random.default_rng(seed)
+            res = np.asarray(self.settings["log_residuals"])
+            draws = draws * np.exp(rng.choice(res, size=draws.shape))
+        q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+        lo, hi = np.percentile(draws, q, axis=0)
+        return lo, hi
+
+    def to_dict(self, level: float = 0.9) -> dict:
+        d = {
+            "scalelaw_fit": 1,
+            "law": self.law.name,
+            "formula": self.law.formula,
+            "params": self.params,
+            "theta": [float(x) for x in self.theta],
+            "objective": float(self.objective),
+            "n_points": int(self.n_points),
+            "n_starts": int(self.n_starts),
+            "n_best": int(self.n_best),
+            "iterations": int(self.iterations),
+            "status": self.status,
+            "warnings": list(self.warnings),
+            "delta": float(self.delta),
+            "data": self.data,
+            "settings": {k: v for k, v in self.settings.items() if k != "log_residuals"},
+        }
+        derived = derived_quantities(self.params)
+        if derived:
+            d["derived"] = derived
+        if self.boot is not None:
+            d["ci_level"] = level
+            d["ci"] = {k: list(v) for k, v in self.boot.ci(level).items()}
+            d["bootstrap"] = {
+                "n": int(len(self.boot.thetas)),
+                "seed": int(self.boot.seed),
+                "n_failed": int(self.boot.n_failed),
+                "thetas": [[float(x) for x in t] for t in self.boot.thetas],
+            }
+        if self.supervised is not None:
+            d["supervised"] = self.supervised.to_dict(level)
+        return d
+
+
+# ------------------------------------------------------------------ derived quantities
+
+
+def derived_quantities(params: dict, compute: float | None = None) -> dict:
+    """Compute-optimal allocation exponents of laws with A, B, alpha, beta (C = 6ND).
+
+    For L = E + (A/N^alpha + B/D^beta)^gamma (gamma = 1: Chinchilla) the optimum of N at fixed
+    C = 6ND does not depend on E or gamma. Closed form of Hoffmann et al. 2022, Eq. 4.
+    """
+    if not {"A", "B", "alpha", "beta"} <= set(params) or "c0" in params:
+        return {}
+    from ..laws.chinchilla import compute_optimal
+
+    A, B, al, be = params["A"], params["B"], params["alpha"], params["beta"]
+    if al + be <= 0:
+        return {}
+    out = {"a": be / (al + be), "b": al / (al + be), "G": (al * A / (be * B)) ** (1 / (al + be))}
+    if compute is not None:
+        n, d = compute_optimal(A, B, al, be, compute)
+        out.update({"compute": compute, "N_opt": float(n), "D_opt": float(d)})
+    return out
+
+
+def derived_ci(boot: BootstrapResult, compute: float | None, level: float = 0.9) -> dict:
+    """Percentile intervals of the derived quantities over the bootstrap draws."""
+    nat = boot.natural()
+    rows = [derived_quantities({k: v[i] for k, v in nat.items()}, compute) for i in range(len(boot.thetas))]
+    rows = [r for r in rows if r]
+    if not rows:
+        return {}
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    return {k: [float(x) for x in np.percentile([r[k] for r in rows], q)] for k in rows[0] if k != "compute"}
+
+
+# ------------------------------------------------------------------ inputs
+
+
+def _as_runs(runs) -> Runs:
+    if isinstance(runs, Runs):
+        return runs
+    if isinstance(runs, pd.DataFrame):
+        return from_frame(runs)
+    raise TypeError(f"expected Runs or a DataFrame, got {type(runs).__name__}")
+
+
+def law_inputs(law: Law, runs: Runs, extra_inputs: dict | None = None) -> tuple[dict, np.ndarray]:
+    """log-inputs dict and log-loss for a law, checked positive and finite."""
+    extra = extra_inputs or {}
+    logs = {}
+    for k in law.inputs:
+        if k in extra:
+            v = np.asarray(extra[k], dtype=np.float64)
+        elif k in runs.df:
+            v = pd.to_numeric(runs.df[k], errors="coerce").to_numpy(dtype=np.float64)
+        else:
+            raise UserError(f"{runs.source}: law {law.name!r} needs column {k!r}, which is missing")
+        bad = ~np.isfinite(v) | (v <= 0)
+        if bad.any():
+            raise UserError(f"{runs.where_line(int(np.flatnonzero(bad)[0]))}, column {k!r}: expected a positive number for law {law.name!r}")
+        logs[k] = np.log(v)
+    return logs, np.log(runs.column("loss"))
+
+
+# ------------------------------------------------------------------ fitting
+
+
+def choose_starts(law: Law, logs, log_y, *, delta: float, n_starts: int, seed: int) -> tuple[np.ndarray, int]:
+    """Half the best grid points by initial objective, half drawn at random from the rest."""
+    grid = law.grid()
+    f0 = grid_objectives(law, logs, log_y, grid, delta=delta)
+    ok = np.flatnonzero(np.isfinite(f0))
+    if len(ok) == 0:
+        raise UserError(f"law {law.name!r}: the objective is not finite anywhere on the initial grid")
+    if len(ok) <= n_starts:
+        return grid[ok], len(grid)
+    order = ok[np.argsort(f0[ok], kind="stable")]
+    n_top = n_starts // 2
+    rest = np.random.default_rng(seed).choice(order[n_top:], size=n_starts - n_top, replace=False)
+    return grid[np.concatenate([order[:n_top], rest])], len(grid)
+
+
+def fit_law(
+    law: Law | str,
+    runs,
+    *,
+    delta: float | None = None,
+    n_starts: int = 256,
+    n_polish: int = 16,
+    race_iter: int = 30,
+    max_iter: int = 200,
+    weights=None,
+    extra_inputs: dict | None = None,
+    starts=None,
+    seed: int = 0,
+) -> FitResult:
+    """Fit `law` to run records by multi-start Huber-in-log minimisation.
+
+    `starts` overrides the initial points (S, P); otherwise `n_starts` are chosen from the law's
+    grid. Non-convergence or a parameter on its bound is a warning and a status, never an error.
+    """
+    law = get_law(law) if isinstance(law, str) else law
+    runs = _as_runs(runs)
+    delta = law.default_delta if delta is None else float(delta)
+    if not delta > 0:
+        raise UserError(f"Huber delta must be positive, got {delta}")
+    logs, log_y = law_inputs(law, runs, extra_inputs)
+    n = len(log_y)
+    if n < law.n_params:
+        raise UserError(f"{runs.source}: {n} usable runs cannot determine the {law.n_params} parameters of {law.name!r}")
+    if starts is None:
+        starts, grid_size = choose_starts(law, logs, log_y, delta=delta, n_starts=n_starts, seed=seed)
+    else:
+        starts = np.atleast_2d(np.asarray(starts, dtype=np.float64))
+        grid_size = len(starts)
+    race = solve_multistart(law, logs, log_y, starts, delta=delta, weights=weights, max_iter=race_iter)
+    order = np.argsort(np.where(np.isfinite(race.objectives), race.objectives, np.inf), kind="stable")
+    lead = order[: min(n_polish, len(order))]
+    polish = solve_multistart(law, logs, log_y, race.thetas[lead], delta=delta, weights=weights, max_iter=max_iter)
+    objectives = race.objectives.copy()
+    objectives[lead] = polish.objectives
+    b = int(np.argmin(polish.objectives))
+    theta, best = polish.thetas[b], float(polish.objectives[b])
+    n_best = int(np.sum(objectives <= best * (1 + SAME_OPTIMUM) + 1e-300))
+    status = STATUS_NAMES[int(polish.status[b])]
+    notes = _diagnose(law, runs, logs, theta, n_best)
+    if any(n.startswith("at bound") for n in notes):
+        status = "at-bound"
+    if status == "max-iter":
+        notes.append(f"the best start stopped at the iteration limit ({max_iter}) before converging")
+    for msg in notes:
+        warnings.warn(f"{law.name}: {msg}", ScalelawWarning, stacklevel=2)
+    resid = log_y - np.log(law.predict(theta, **{k: np.exp(v) for k, v in logs.items()}))
+    return FitResult(
+        law=law,
+        theta=theta,
+        objective=best,
+        n_points=n,
+        n_starts=len(starts),
+        n_best=n_best,
+        iterations=int(race_iter + polish.iterations[b]) if race.status[lead[b]] != CONVERGED else int(race.iterations[lead[b]] + polish.iterations[b]),
+        status=status,
+        warnings=tuple(notes),
+        delta=delta,
+        data=_data_meta(runs, logs),
+        settings={
+            "delta": delta, "n_starts": len(starts), "grid_size": grid_size, "race_iter": race_iter,
+            "n_polish": len(lead), "max_iter": max_iter, "seed": seed,
+            "residual_sd": float(np.std(resid)), "log_residuals": resid.tolist(),
+        },
+    )
+
+
+def _diagnose(law: Law, runs: Runs, logs, theta, n_best) -> list[str]:
+    notes = []
+    lo, hi = np.asarray(law.lower), np.asarray(law.upper)
+    span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
+    for i, name in enumerate(law.params):
+        for bound, label in ((lo[i], "lower"), (hi[i], "upper")):
+            if np.isfinite(bound) and abs(theta[i] - bound) <= 1e-6 * span[i]:
+                kind = "exponent" if name in law.exponents else "parameter"
+                notes.append(f"at bound: {kind} {name} = {theta[i]:.6g} sits on its {label} bound; "
+                             "the data may not identify it (too little range in N or D?)")
+    for k in ("N", "D"):
+        if k in logs and len(np.unique(np.round(logs[k], 6))) < 3:
+            notes.append(f"only {len(np.unique(np.round(logs[k], 6)))} distinct {k} values: too few to identify its exponent")
+    if n_best == 1:
+        notes.append("only one start reached the best objective; the optimum may not be global (try more starts)")
+    return notes
+
+
+def _data_meta(runs: Runs, logs) -> dict:
+    meta = {"source": runs.source, "sha256": runs.sha256, "where": runs.where, "n_kind": runs.n_kind,
+            "loss_kind": runs.loss_kind, "excluded": list(runs.excluded)}
+    for k, v in logs.items():
+        meta[f"{k}_range"] = [float(np.exp(v.min())), float(np.exp(v.max()))]
+    if "N" in logs and "D" in logs:
+        c = 6 * np.exp(logs["N"] + logs["D"])
+        meta["C_range_6nd"] = [float(c.min()), float(c.max())]
+    return meta
+
+
+# ------------------------------------------------------------------ bootstrap
+
+
+def bootstrap(
+    fit: FitResult,
+    runs,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    extra_inputs: dict | None = None,
+    max_iter: int = 100,
+    chunk: int = 500,
+) -> FitResult:
+    """Refit K resamples (points drawn with replacement) in batches, warm-started at the fit.
+
+    Returns a copy of `fit` with `.boot` set. Deterministic for a given seed.
+    """
+    if n_boot < 2:
+        raise UserError(f"--bootstrap needs at least 2 resamples, got {n_boot}")
+    runs = _as_runs(runs)
+    law = fit.law
+    logs, log_y = law_inputs(law, runs, extra_inputs)
+    n = len(log_y)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    counts = np.zeros((n_boot, n))
+    np.add.at(counts, (np.repeat(np.arange(n_boot), n), idx.ravel()), 1.0)
+    thetas, failed = [], 0
+    for i in range(0, n_boot, chunk):
+        w = counts[i : i + chunk]
+        res = solve_multistart(law, logs, log_y, np.tile(fit.theta, (len(w), 1)), delta=fit.delta, weights=w, max_iter=max_iter)
+        thetas.append(res.thetas)
+        failed += int(np.sum(res.status != CONVERGED))
+    if failed:
+        warnings.warn(f"{law.name}: {failed} of {n_boot} bootstrap refits stopped at the iteration limit", ScalelawWarning, stacklevel=2)
+    boot = BootstrapResult(law=law, thetas=np.concatenate(thetas), seed=seed, n_failed=failed)
+    return replace(fit, boot=boot)
