@@ -71,3 +71,98 @@ def plot_law_surfaces(fits, N, D, loss, path=None):
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
+
+
+def plot_loss_curves(curves, path=None):
+    """Validation loss against tokens seen, one line per run, coloured by role.
+
+    `curves` is a list of (label, role, tokens array, val-loss array). Returns the figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"supervised": "tab:blue", "teacher": "tab:red", "student": "tab:green"}
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
+    for ax, role in zip(axes, ("supervised", "teacher", "student")):
+        for label, r, tokens, val in curves:
+            if r == role:
+                ax.plot(tokens, val, "-o", ms=2, lw=0.8, color=colors[role], alpha=0.7)
+        ax.set_xscale("log")
+        ax.set_title(f"{role} runs")
+        ax.set_xlabel("tokens seen")
+    axes[0].set_ylabel("validation loss (nats/token)")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig
+
+
+def plot_student_fit(fit, students, path=None):
+    """Distillation law against the student runs: L_S vs D_S per (teacher, student size).
+
+    `fit` is a distill FitResult (its `.supervised` gives Ltilde_S); `students` a DataFrame with
+    N, D, loss, L_T. Right panel: predicted over observed. Returns the figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    df = students
+    fig, (ax, ax_r) = plt.subplots(1, 2, figsize=(11, 4.2))
+    groups = sorted({(float(n), float(lt)) for n, lt in zip(df["N"], df["L_T"])})
+    cmap = plt.get_cmap("tab10")
+    for i, (n, lt) in enumerate(groups):
+        sel = (df["N"] == n) & (df["L_T"] == lt)
+        d_obs = df.loc[sel, "D"].to_numpy(dtype=float)
+        ax.scatter(d_obs, df.loc[sel, "loss"], color=cmap(i % 10), s=18,
+                   label=f"N_S={n:.2g}, L_T={lt:.3f}")
+        d = np.geomspace(d_obs.min() / 2, d_obs.max() * 2, 40)
+        nn = np.full_like(d, n)
+        l_sup = fit.supervised.predict(N=nn, D=d)
+        ax.plot(d, fit.predict(N=nn, D=d, L_T=np.full_like(d, lt), L_sup=l_sup), color=cmap(i % 10), lw=0.9)
+        ax.plot(d, l_sup, ":", color=cmap(i % 10), lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("D_S (distillation tokens)")
+    ax.set_ylabel("student loss")
+    ax.set_title("lines: distillation law; dotted: supervised law at the same N, D", fontsize=9)
+    ax.legend(fontsize=7)
+    N, D, LT = (df[c].to_numpy(dtype=float) for c in ("N", "D", "L_T"))
+    pred = fit.predict(N=N, D=D, L_T=LT, L_sup=fit.supervised.predict(N=N, D=D))
+    ax_r.scatter(df["loss"], pred, s=14)
+    lo, hi = float(min(pred.min(), df["loss"].min())), float(max(pred.max(), df["loss"].max()))
+    ax_r.plot([lo, hi], [lo, hi], "k-", lw=0.5)
+    ax_r.set_xlabel("observed L_S")
+    ax_r.set_ylabel("predicted L_S")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig
+
+
+def plot_distil_or_train(compute, supervised_loss, scenario_losses, student_N, path=None):
+    """The distil-or-train picture: best student loss against compute for supervised training
+    and each distillation scenario (lower wins). `scenario_losses` maps a scenario to an array
+    aligned with `compute`. Returns the figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    ax.plot(compute, supervised_loss, "k-", lw=1.6, label="train supervised")
+    for name, losses in scenario_losses.items():
+        ax.plot(compute, losses, "--", lw=1.1, label=f"distil: {name}")
+    ax.set_xscale("log")
+    ax.set_xlabel("total compute C (FLOPs, incl. teacher where paid)")
+    ax.set_ylabel(f"student loss at N_S = {student_N:.2g}")
+    ax.set_title("distil or train? (lower is better)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig
