@@ -285,10 +285,10 @@ def fit_piecewise(runs_or_df, *, lam: float = LAMBDA, rtol: float = 0.02, max_ro
     est = estimate_piecewise(N, D, L, lam=lam, rtol=rtol, max_rounds=max_rounds)
     for note in est.notes:
         warnings.warn(f"farseer piecewise: {note}", ScalelawWarning, stacklevel=2)
-    return _as_fit_result(est, N, D, L, delta=delta)
+    return _as_fit_result(est, N, D, L, delta=delta, lam=lam)
 
 
-def _as_fit_result(est: PiecewiseEstimate, N, D, L, *, delta):
+def _as_fit_result(est: PiecewiseEstimate, N, D, L, *, delta, lam):
     """Wrap the piecewise estimate in the generic fitter's FitResult."""
     from . import FitResult
     from .solver import huber
@@ -299,13 +299,14 @@ def _as_fit_result(est: PiecewiseEstimate, N, D, L, *, delta):
     return FitResult(
         law=law,
         theta=est.theta,
-        params=law.natural(est.theta),
         objective=float(np.sum(np.asarray(huber(r, delta)))),
         n_points=int(len(L)),
         n_starts=1,
         n_best=1,
         iterations=int(est.rounds),
         status="converged" if est.converged else "max-iter",
-        warnings=list(est.notes),
+        warnings=tuple(est.notes),
         delta=delta,
+        settings={"method": "piecewise", "lam": lam, "rounds": int(est.rounds), "n_pairs": est.n_pairs,
+                  "sizes_fitted_billions": [float(x) for x in est.sizes]},
     )
