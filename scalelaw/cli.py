@@ -70,7 +70,91 @@ def _root() -> None:
 
 
 # ============================================================ fit / predict (issue 2)
-# (commands are added below this line by the fit engine)
+
+
+@app.command("fit")
+def fit_cmd(
+    csv: Path = typer.Argument(..., help="run records (CSV or Parquet) with columns N, D, loss"),
+    law: str = typer.Option("chinchilla", "--law", help="law name: chinchilla, chinchilla-gamma, farseer, distill"),
+    where: Optional[str] = typer.Option(None, "--where", help="pandas query to select rows, e.g. \"N < 5e8\""),
+    bootstrap: int = typer.Option(0, "--bootstrap", help="number of bootstrap resamples for CIs (0 = none)"),
+    seed: int = typer.Option(0, "--seed", help="seed for start selection and the bootstrap"),
+    delta: Optional[float] = typer.Option(None, "--delta", help="Huber delta on log residuals (default: the law's)"),
+    starts: int = typer.Option(256, "--starts", help="number of multi-start initial points"),
+    compute: Optional[float] = typer.Option(None, "--compute", help="also report N*, D* (with CIs) at this C = 6ND"),
+    level: float = typer.Option(0.9, "--level", help="confidence level of the intervals"),
+    supervised_law: str = typer.Option("chinchilla-gamma", "--supervised-law", help="distill only: the supervised law for Ltilde_S"),
+    method: str = typer.Option("piecewise", "--method", help="farseer only: piecewise (the authors') or end-to-end"),
+    out: Optional[Path] = typer.Option(None, "--out", help="write the fit (reloadable by predict/plan) to this JSON file"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="write a diagnostic figure (PNG)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout"),
+) -> None:
+    """Fit a scaling law to run records."""
+    from .fit.run import run_fit
+
+    doc, fit = run_fit(csv, law=law, where=where, n_boot=bootstrap, seed=seed, delta=delta, n_starts=starts,
+                       compute=compute, level=level, supervised_law=supervised_law, method=method)
+    if out is not None:
+        from .fit import save_fit
+
+        save_fit(fit, out, level)
+        doc["saved_to"] = str(out)
+    if plot is not None:
+        from .plot import plot_fit
+
+        plot_fit(fit, csv, where, plot)
+    if as_json:
+        emit_json(doc)
+    else:
+        _print_fit_table(doc)
+
+
+def _print_fit_table(doc: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console(stderr=True)
+    t = Table(title=f"{doc['law']} fit on {doc['n_points']} runs — status {doc['status']}")
+    t.add_column("parameter")
+    t.add_column("value", justify="right")
+    if "ci" in doc:
+        t.add_column(f"{int(doc['ci_level'] * 100)}% CI", justify="right")
+    for k, v in doc["params"].items():
+        row = [k, f"{v:.6g}"]
+        if "ci" in doc:
+            lo, hi = doc["ci"][k]
+            row.append(f"[{lo:.5g}, {hi:.5g}]")
+        t.add_row(*row)
+    con.print(t)
+    con.print(f"objective {doc['objective']:.10g}; {doc.get('n_best', '?')} of {doc.get('n_starts', '?')} starts reached it")
+    for k, v in doc.get("derived", {}).items():
+        ci = doc.get("derived_ci", {}).get(k)
+        con.print(f"  {k} = {v:.6g}" + (f"  [{ci[0]:.5g}, {ci[1]:.5g}]" if ci else ""))
+    if doc.get("supervised"):
+        con.print(f"supervised sub-fit ({doc['supervised']['law']}): {doc['supervised']['params']}")
+    if doc.get("saved_to"):
+        con.print(f"saved to {doc['saved_to']}")
+
+
+@app.command("predict")
+def predict_cmd(
+    fit_file: str = typer.Argument(..., help="a fit JSON file or a built-in set: epoch-chinchilla, busbridge2025"),
+    N: float = typer.Option(..., "--N", help="model parameters (of the fit's N kind)"),
+    D: float = typer.Option(..., "--D", help="training (or distillation) tokens"),
+    teacher_loss: Optional[float] = typer.Option(None, "--teacher-loss", help="distill fits: the teacher's loss L_T"),
+    level: float = typer.Option(0.9, "--level", help="interval level when the fit carries bootstrap draws"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout"),
+) -> None:
+    """Predict the loss of a run (or a distilled student) from a fit."""
+    from .fit.run import run_predict
+
+    doc = run_predict(fit_file, N=N, D=D, teacher_loss=teacher_loss, level=level)
+    if as_json:
+        emit_json(doc)
+    else:
+        extra = f"  ({int(level * 100)}% interval over bootstrap draws [{doc['interval'][0]:.5g}, {doc['interval'][1]:.5g}])" if "interval" in doc else ""
+        print(f"{doc['law']}: L(N={N:.4g}, D={D:.4g}) = {doc['loss']:.6g}{extra}")
+
 
 # ============================================================ validate (issue 3)
 
@@ -152,6 +236,82 @@ def synth_distill_cmd(
 
 
 # ============================================================ plan (issue 5)
+
+plan_app = typer.Typer(help="Compute planning: compute-optimal N and D; distillation budget splits.")
+app.add_typer(plan_app, name="plan")
+
+_FIT_HELP = "a fit JSON file or a built-in set (epoch-chinchilla, busbridge2025)"
+
+
+@plan_app.callback(invoke_without_command=True)
+def plan_cmd(
+    ctx: typer.Context,
+    fit: Optional[str] = typer.Option(None, "--fit", help=_FIT_HELP + "; a supervised law"),
+    compute: Optional[float] = typer.Option(None, "--compute", help="training budget C in FLOPs"),
+    flops: str = typer.Option("6nd", "--flops", help="FLOP convention: 6nd (C = 6ND) or attention (C = 3F(N)D)"),
+    level: float = typer.Option(0.9, "--level", help="interval level over the fit's bootstrap draws"),
+    n_min: float = typer.Option(1e6, "--n-min", help="smallest model size considered"),
+    n_max: float = typer.Option(1e17, "--n-max", help="largest model size considered"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout"),
+) -> None:
+    """Compute-optimal supervised training: N*(C), D*(C), tokens/param and loss (or a subcommand)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .errors import UserError
+
+    if fit is None or compute is None:
+        raise UserError("scalelaw plan needs --fit and --compute (or a subcommand: distill, frontier)")
+    from .plan.report import print_supervised, supervised_doc
+
+    doc = supervised_doc(fit, compute, flops=flops, level=level, n_min=n_min, n_max=n_max)
+    emit_json(doc) if as_json else print_supervised(doc)
+
+
+@plan_app.command("distill")
+def plan_distill_cmd(
+    fit: str = typer.Option(..., "--fit", help=_FIT_HELP + "; a distillation fit"),
+    student: float = typer.Option(..., "--student", help="student size N_S (non-embedding parameters)"),
+    compute: float = typer.Option(..., "--compute", help="total budget C in FLOPs (student + teacher as the scenario says)"),
+    scenario: str = typer.Option("all", "--scenario", help="all | best | inference | pretraining | pretraining+inference"),
+    teacher_N: Optional[float] = typer.Option(None, "--teacher-N", help="an existing teacher's size"),
+    teacher_loss: Optional[float] = typer.Option(None, "--teacher-loss", help="the existing teacher's loss L_T"),
+    teacher_D: Optional[float] = typer.Option(None, "--teacher-D", help="or its training tokens (L_T from the supervised law)"),
+    flops: str = typer.Option("attention", "--flops", help="FLOP convention: attention (F(N), the paper's) or 6nd"),
+    draws: int = typer.Option(0, "--draws", help="parameter draws for P(distillation wins) (0 = point plan only)"),
+    crossover: bool = typer.Option(False, "--crossover", help="with --draws: also the crossover-budget range"),
+    seed: int = typer.Option(0, "--seed", help="seed for the parameter draws"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout"),
+) -> None:
+    """Distil or train a student of size N_S on budget C: the four scenarios of Busbridge et al. 2025."""
+    from .plan.report import distill_doc, print_distill
+
+    doc = distill_doc(fit, student, compute, scenario=scenario, flops=flops, teacher_N=teacher_N,
+                      teacher_loss=teacher_loss, teacher_D=teacher_D, draws=draws, crossover=crossover, seed=seed)
+    emit_json(doc) if as_json else print_distill(doc)
+
+
+@plan_app.command("frontier")
+def plan_frontier_cmd(
+    fit: str = typer.Option(..., "--fit", help=_FIT_HELP),
+    compute_min: float = typer.Option(1e20, "--compute-min", help="smallest budget (FLOPs)"),
+    compute_max: float = typer.Option(1e26, "--compute-max", help="largest budget (FLOPs)"),
+    points: int = typer.Option(13, "--points", help="budgets, log-spaced"),
+    student: Optional[float] = typer.Option(None, "--student", help="distillation fits: the student size N_S"),
+    scenario: str = typer.Option("all", "--scenario", help="distillation: all or one scenario"),
+    flops: Optional[str] = typer.Option(None, "--flops", help="6nd or attention (default: 6nd supervised, attention distillation)"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="write the frontier figure (PNG)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout"),
+) -> None:
+    """Plans over a range of budgets (supervised N*, D*, L; or distillation fractions and L_S per scenario)."""
+    from .plan.report import frontier_doc, print_frontier
+
+    doc = frontier_doc(fit, compute_min, compute_max, points, student=student, scenario=scenario, flops=flops)
+    if plot is not None:
+        from .plot import plot_plan_frontier
+
+        plot_plan_frontier(doc, plot)
+        doc["plot"] = str(plot)
+    emit_json(doc) if as_json else print_frontier(doc)
 
 # ============================================================ train (issue 6)
 

@@ -166,3 +166,119 @@ def plot_distil_or_train(compute, supervised_loss, scenario_losses, student_N, p
         fig.savefig(path, dpi=110)
         plt.close(fig)
     return fig
+
+
+def plot_plan_frontier(doc, path=None):
+    """Figures for `scalelaw plan frontier` (a `scalelaw.plan.report.frontier_doc` document).
+
+    Distillation: one panel per scenario with the compute fractions (student / teacher logits /
+    teacher training) against C, and a panel of the student's loss per scenario against the
+    supervised baseline. Supervised: N* and D* against C, and the predicted loss. Returns the figure.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    plans = doc["plans"]
+    C = np.array([p["compute"] for p in plans])
+    if doc["kind"] == "supervised":
+        fig, (a0, a1) = plt.subplots(1, 2, figsize=(10, 4))
+        a0.plot(C, [p["N"] for p in plans], "o-", ms=3, label="N*")
+        a0.plot(C, [p["D"] for p in plans], "s-", ms=3, label="D*")
+        a0.set_yscale("log")
+        a0.set_ylabel("parameters / tokens")
+        a0.legend(fontsize=8)
+        a1.plot(C, [p["loss"] for p in plans], "k-")
+        a1.set_ylabel("predicted loss at the optimum")
+        for a in (a0, a1):
+            a.set_xscale("log")
+            a.set_xlabel(f"compute C (FLOPs, {doc['flops']})")
+        fig.suptitle(f"compute-optimal frontier ({doc['fit']})", fontsize=10)
+    else:
+        names = [s["scenario"] for s in plans[0]["scenarios"]]
+        fig, axes = plt.subplots(1, len(names) + 1, figsize=(3.6 * (len(names) + 1), 3.8), squeeze=False)
+        for ax, name in zip(axes[0], names):
+            rows = [next(s for s in p["scenarios"] if s["scenario"] == name)["fractions"] for p in plans]
+            parts = [np.array([r[k] for r in rows]) for k in ("student", "teacher_logits", "teacher_training")]
+            ax.stackplot(C, *parts, labels=["student", "teacher logits", "teacher training"], alpha=0.8)
+            ax.set_xscale("log")
+            ax.set_ylim(0, 1)
+            ax.set_title(name, fontsize=9)
+            ax.set_xlabel("C (FLOPs)")
+        axes[0][0].set_ylabel("fraction of compute")
+        axes[0][0].legend(fontsize=7, loc="lower left")
+        ax = axes[0][-1]
+        ax.plot(C, [p["supervised"]["loss"] for p in plans], "k-", lw=1.6, label="supervised")
+        for name in names:
+            ax.plot(C, [next(s for s in p["scenarios"] if s["scenario"] == name)["student_loss"] for p in plans],
+                    "--", lw=1.1, label=name)
+        ax.set_xscale("log")
+        ax.set_xlabel("C (FLOPs)")
+        ax.set_ylabel("student loss L_S")
+        ax.legend(fontsize=7)
+        fig.suptitle(f"distillation frontier, N_S = {doc['student_N']:.3g} ({doc['fit']}, {doc['flops']})", fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig
+
+
+def _figure(nrows: int, ncols: int, size):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt, *plt.subplots(nrows, ncols, figsize=size, squeeze=False)
+
+
+def plot_fit(fit, csv, where, path) -> None:
+    """Diagnostics of a supervised fit: observed vs predicted with residuals; loss vs D per N with
+    the fitted curves; isoFLOP slices of the fitted surface with the fitted optimum (C = 6ND)."""
+    import numpy as np
+
+    from .runs import load_runs
+
+    runs = load_runs(csv, where=where)
+    if fit.law.kind == "distill":
+        return plot_student_fit(fit, runs, path)
+    N, D, L = runs.column("N"), runs.column("D"), runs.column("loss")
+    pred = fit.predict(N=N, D=D)
+    plt, fig, ax = _figure(1, 3, (15, 4.2))
+    a = ax[0, 0]
+    a.scatter(L, pred, s=10, c=np.log10(N), cmap="viridis")
+    lims = [min(L.min(), pred.min()), max(L.max(), pred.max())]
+    a.plot(lims, lims, "k--", lw=0.8)
+    a.set(xlabel="observed loss", ylabel="predicted loss", title=f"{fit.law.name}: observed vs predicted")
+    inset = a.inset_axes([0.58, 0.08, 0.38, 0.3])
+    inset.hist((pred - L) / L * 100, bins=30, color="grey")
+    inset.set_xlabel("residual %", fontsize=7)
+    inset.tick_params(labelsize=6)
+    a = ax[0, 1]
+    sizes = np.unique(N)
+    cmap = plt.get_cmap("viridis")
+    for i, n in enumerate(sizes[:: max(1, len(sizes) // 12)]):
+        m = N == n
+        col = cmap(i / max(1, min(len(sizes), 12) - 1))
+        a.scatter(D[m], L[m], s=10, color=col)
+        dd = np.geomspace(D[m].min() / 1.5, D[m].max() * 1.5, 60)
+        a.plot(dd, fit.predict(N=n, D=dd), color=col, lw=1, label=f"N={n:.2g}")
+    a.set(xscale="log", xlabel="tokens D", ylabel="loss", title="loss vs D per model size")
+    a.legend(fontsize=6, ncol=2)
+    a = ax[0, 2]
+    budgets = np.geomspace((6 * N * D).min(), (6 * N * D).max(), 5)
+    for i, c in enumerate(budgets):
+        nn = np.geomspace(N.min() / 3, N.max() * 3, 200)
+        ll = fit.predict(N=nn, D=c / (6 * nn))
+        col = cmap(i / 4)
+        a.plot(nn, ll, color=col, label=f"C={c:.1e}")
+        k = int(np.argmin(ll))
+        a.scatter([nn[k]], [ll[k]], color=col, marker="*", s=80, zorder=3)
+    a.set(xscale="log", xlabel="N", ylabel="predicted loss", title="isoFLOP slices (* = optimum)")
+    a.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -11,7 +11,7 @@ resample expressed as integer weights, warm-started from the best fit.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -64,7 +64,7 @@ def _vmapped_predict(law: Law, thetas, inputs) -> np.ndarray:
     return np.asarray(out)
 
 
-@dataclass(frozen=True)
+@dataclass
 class FitResult:
     """A fitted law: best parameters, how the optimisation went, where the data came from."""
 
@@ -339,10 +339,10 @@ def bootstrap(
     extra_inputs: dict | None = None,
     max_iter: int = 100,
     chunk: int = 500,
-) -> FitResult:
+) -> BootstrapResult:
     """Refit K resamples (points drawn with replacement) in batches, warm-started at the fit.
 
-    Returns a copy of `fit` with `.boot` set. Deterministic for a given seed.
+    Deterministic for a given seed; attach the result as `fit.boot`.
     """
     if n_boot < 2:
         raise UserError(f"--bootstrap needs at least 2 resamples, got {n_boot}")
@@ -362,5 +362,4 @@ def bootstrap(
         failed += int(np.sum(res.status != CONVERGED))
     if failed:
         warnings.warn(f"{law.name}: {failed} of {n_boot} bootstrap refits stopped at the iteration limit", ScalelawWarning, stacklevel=2)
-    boot = BootstrapResult(law=law, thetas=np.concatenate(thetas), seed=seed, n_failed=failed)
-    return replace(fit, boot=boot)
+    return BootstrapResult(law=law, thetas=np.concatenate(thetas), seed=seed, n_failed=failed)

@@ -1,0 +1,83 @@
+"""The library side of `scalelaw fit` and `scalelaw predict`: load, fit, report as a dict."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import UserError
+from ..laws import get_law
+from ..runs import load_runs
+from .core import bootstrap, derived_ci, derived_quantities, fit_law
+from .io import load_fit
+
+
+def run_fit(csv, *, law: str = "chinchilla", where=None, n_boot: int = 0, seed: int = 0, delta=None,
+            n_starts: int = 256, compute=None, level: float = 0.9, supervised_law: str = "chinchilla-gamma",
+            method: str = "piecewise"):
+    """Fit `law` to the runs in `csv`; returns (JSON-ready dict, FitResult)."""
+    law_obj = get_law(law)
+    if not 0 < level < 1:
+        raise UserError(f"--level must be in (0, 1), got {level}")
+    if compute is not None and not (math.isfinite(compute) and compute > 0):
+        raise UserError(f"--compute must be a positive number of FLOPs, got {compute}")
+    if n_boot < 0:
+        raise UserError(f"--bootstrap must be >= 0, got {n_boot}")
+    if law_obj.kind == "distill":
+        from .distill import fit_distill
+
+        fit = fit_distill(csv, where=where, supervised_law=supervised_law, delta=delta, n_boot=n_boot, seed=seed)
+    elif law_obj.name == "farseer" and method == "piecewise":
+        if n_boot:
+            raise UserError("--bootstrap is available for end-to-end fits; use --method end-to-end with farseer")
+        from .piecewise import fit_piecewise
+
+        fit = fit_piecewise(load_runs(csv, where=where), delta=delta)
+    elif method not in ("piecewise", "end-to-end"):
+        raise UserError(f"--method must be piecewise or end-to-end, got {method!r}")
+    else:
+        runs = load_runs(csv, where=where)
+        fit = fit_law(law_obj, runs, delta=delta, n_starts=n_starts, seed=seed)
+        if n_boot:
+            fit.boot = bootstrap(fit, runs, n_boot=n_boot, seed=seed)
+    doc = fit.to_dict(level)
+    doc.pop("bootstrap", None)  # the draws go to the fit file, not the terminal
+    if "supervised" in doc:
+        doc["supervised"].pop("bootstrap", None)
+    if compute is not None:
+        doc["derived"] = derived_quantities(fit.params, compute)
+        if fit.boot is not None:
+            doc["derived_ci"] = derived_ci(fit.boot, compute, level)
+    return doc, fit
+
+
+def _positive(name: str, x) -> float:
+    if x is None or not (math.isfinite(x) and x > 0):
+        raise UserError(f"{name} must be a positive finite number, got {x}")
+    return float(x)
+
+
+def run_predict(fit_file, *, N, D, teacher_loss=None, level: float = 0.9) -> dict:
+    """Loss predicted by a fit (or built-in set) at (N, D) — for a student when a teacher loss is given."""
+    fit = load_fit(fit_file)
+    N, D = _positive("--N", N), _positive("--D", D)
+    doc = {"law": fit.law.name, "N": N, "D": D}
+    if fit.law.kind == "distill":
+        if teacher_loss is None:
+            raise UserError(f"{fit_file} is a distillation fit: give the teacher's loss with --teacher-loss")
+        lt = _positive("--teacher-loss", teacher_loss)
+        l_sup = float(fit.supervised.predict(N=N, D=D))
+        inputs = {"N": N, "D": D, "L_T": lt, "L_sup": l_sup}
+        doc.update({"teacher_loss": lt, "supervised_loss": l_sup})
+    else:
+        if teacher_loss is not None:
+            raise UserError(f"--teacher-loss applies to distillation fits; {fit_file} is a {fit.law.name!r} fit")
+        inputs = {"N": N, "D": D}
+    doc["loss"] = float(fit.predict(**inputs))
+    if fit.boot is not None:
+        draws = fit.boot.predict_draws(**inputs)
+        q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+        doc["interval"] = [float(x) for x in np.percentile(draws, q)]
+        doc["interval_level"] = level
+    return doc
