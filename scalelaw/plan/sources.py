@@ -36,12 +36,8 @@ def as_planfit(obj, source: str = "") -> PlanFit:
         boot = np.asarray(rest[0], dtype=np.float64) if rest and rest[0] is not None else None
         return PlanFit(law, np.asarray(theta, dtype=np.float64), boot, None, source)
     boot = getattr(getattr(obj, "boot", None), "thetas", None)
-    data_range = None
-    if hasattr(obj, "to_dict"):
-        try:
-            data_range = obj.to_dict().get("data_range")
-        except Exception:  # a fit without a serialisable data range plans without the check
-            data_range = None
+    data = getattr(obj, "data", None) or {}
+    data_range = {k: data[f"{k}_range"] for k in ("N", "D") if f"{k}_range" in data} or None
     return PlanFit(
         obj.law,
         np.asarray(obj.theta, dtype=np.float64),
@@ -51,45 +47,16 @@ def as_planfit(obj, source: str = "") -> PlanFit:
     )
 
 
-def _published(name: str):
-    """Built-in parameter sets, used until the fit engine's `load_fit` provides them.
-
-    TODO(issue 2): delete once scalelaw.fit.load_fit handles these builtins.
-    """
-    from ..laws import get_law
-    from ..laws.busbridge import PUBLISHED_DISTILL, PUBLISHED_SUPERVISED
-    from ..laws.chinchilla import EPOCH_CHINCHILLA
-
-    if name == "epoch-chinchilla":
-        law = get_law("chinchilla")
-        return PlanFit(law, law.from_natural(EPOCH_CHINCHILLA), source=name), None
-    if name == "busbridge2025":
-        sup, dist = get_law("chinchilla-gamma"), get_law("distill")
-        return (
-            PlanFit(sup, sup.from_natural(PUBLISHED_SUPERVISED), source=name + " (supervised)"),
-            PlanFit(dist, dist.from_natural(PUBLISHED_DISTILL), source=name),
-        )
-    return None
-
-
 def load_plan_fit(spec: str) -> tuple[PlanFit, Optional[PlanFit]]:
     """(supervised, distill) fits from a fit file or built-in name; distill is None for a supervised fit."""
-    try:
-        from ..fit import load_fit  # the fit engine (issue 2)
-    except ImportError:
-        load_fit = None
-    if load_fit is not None:
-        fit = load_fit(spec)
-        if fit.law.kind == "distill":
-            if getattr(fit, "supervised", None) is None:
-                raise UserError(f"{spec}: distillation fit has no supervised fit attached (needed for Ltilde_S and L_T)")
-            return as_planfit(fit.supervised, spec + " (supervised)"), as_planfit(fit, spec)
-        return as_planfit(fit, spec), None
-    found = _published(spec)
-    if found is None:
-        raise UserError(f"{spec}: cannot read fit files before the fit engine is installed; use a built-in "
-                        "parameter set (busbridge2025, epoch-chinchilla)")
-    return found
+    from ..fit import load_fit
+
+    fit = load_fit(spec)
+    if fit.law.kind == "distill":
+        if getattr(fit, "supervised", None) is None:
+            raise UserError(f"{spec}: distillation fit has no supervised fit attached (needed for Ltilde_S and L_T)")
+        return as_planfit(fit.supervised, spec + " (supervised)"), as_planfit(fit, spec)
+    return as_planfit(fit, spec), None
 
 
 def require_supervised(spec: str, sup: PlanFit, dist: Optional[PlanFit]) -> PlanFit:

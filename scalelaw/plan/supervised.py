@@ -142,9 +142,6 @@ def data_compute_range(data_range: Optional[dict], flops: str, preset: FlopPrese
     """(C_min, C_max) spanned by the fitted data, from a fit's data_range, or None."""
     if not data_range:
         return None
-    if "C" in data_range:
-        lo, hi = data_range["C"]
-        return float(lo), float(hi)
     if "N" in data_range and "D" in data_range:
         (n0, n1), (d0, d1) = data_range["N"], data_range["D"]
         return float(flops_per_token(n0, flops, preset) * d0), float(flops_per_token(n1, flops, preset) * d1)

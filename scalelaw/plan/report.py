@@ -1,0 +1,140 @@
+"""Documents and tables for the `scalelaw plan` commands (the CLI only parses and prints).
+
+Each `*_doc` function returns one JSON-ready dict; each `print_*` writes a human table to stderr.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ..errors import UserError
+from .sources import load_plan_fit, require_distill, require_supervised
+
+
+def supervised_doc(fit: str, compute: float, *, flops: str = "6nd", level: float = 0.9,
+                   n_min: float = 1e6, n_max: float = 1e17) -> dict:
+    from .supervised import plan_supervised
+
+    sup = require_supervised(fit, *load_plan_fit(fit))
+    (plan,) = plan_supervised(sup, compute, flops=flops, level=level, n_bounds=(n_min, n_max))
+    return {"fit": fit, **plan.to_dict()}
+
+
+def distill_doc(fit: str, student: float, compute: float, *, scenario: str = "all", flops: str = "attention",
+                teacher_N: Optional[float] = None, teacher_loss: Optional[float] = None,
+                teacher_D: Optional[float] = None, draws: int = 0, crossover: bool = False, seed: int = 0) -> dict:
+    from .distill import parse_scenarios, plan_distillation, plan_with_teacher
+
+    sup, dist = require_distill(fit, *load_plan_fit(fit))
+    names = parse_scenarios(scenario)
+    if teacher_N is not None or teacher_loss is not None or teacher_D is not None:
+        if teacher_N is None:
+            raise UserError("--teacher-loss/--teacher-D describe an existing teacher: also give its size --teacher-N")
+        return {"fit": fit, **plan_with_teacher(sup, dist, student, compute, teacher_N, teacher_loss=teacher_loss,
+                                                teacher_D=teacher_D, flops=flops)}
+    (plan,) = plan_distillation(sup, dist, student, compute, scenarios=names, flops=flops)
+    doc = {"fit": fit, **plan.to_dict()}
+    if draws:
+        from .decide import crossover_budget, distil_or_train
+
+        doc["decisions"] = [distil_or_train(sup, dist, student, compute, scenario=s, flops=flops, n_draws=draws,
+                                            seed=seed) for s in names]
+        if crossover:
+            doc["crossover"] = [crossover_budget(sup, dist, student, scenario=s, flops=flops, n_draws=draws,
+                                                 seed=seed, points=19, n_grid=28, rounds=6) for s in names]
+    return doc
+
+
+def frontier_doc(fit: str, c_min: float, c_max: float, points: int, *, student: Optional[float] = None,
+                 scenario: str = "all", flops: Optional[str] = None, level: float = 0.9) -> dict:
+    """Plans over a log-spaced range of budgets: supervised (N*, D*, L) or distillation (per scenario)."""
+    from .supervised import check_budget
+
+    check_budget([c_min, c_max], "compute-min/--compute-max")
+    if not 2 <= points <= 500 or c_max <= c_min:
+        raise UserError("--points must be in [2, 500] and --compute-max > --compute-min")
+    C = np.logspace(np.log10(c_min), np.log10(c_max), points)
+    sup, dist = load_plan_fit(fit)
+    if dist is None:
+        from .supervised import plan_supervised
+
+        if student is not None:
+            raise UserError(f"{fit}: --student needs a distillation fit; this one holds {sup.law.name!r}")
+        plans = plan_supervised(sup, C, flops=flops or "6nd", level=level, strict=False)
+        return {"fit": fit, "kind": "supervised", "flops": flops or "6nd", "plans": [p.to_dict() for p in plans]}
+    from .distill import plan_distillation
+
+    if student is None:
+        raise UserError(f"{fit}: a distillation frontier needs --student N_S")
+    plans = plan_distillation(sup, dist, student, C, scenarios=scenario, flops=flops or "attention")
+    return {"fit": fit, "kind": "distill", "flops": flops or "attention", "student_N": float(student),
+            "plans": [p.to_dict() for p in plans]}
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True, width=140)
+
+
+def print_supervised(doc: dict) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"compute-optimal plan ({doc['law']}, C = {doc['compute']:.3g} FLOPs, {doc['flops']}, {doc['method']})")
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    iv = doc.get("interval") or {}
+    if iv:
+        t.add_column(f"{int(100 * doc['level'])}% interval", justify="right")
+    for k in ("N", "D", "tokens_per_param", "loss"):
+        row = [k, f"{doc[k]:.5g}"]
+        if iv:
+            row.append(f"[{iv[k][0]:.4g}, {iv[k][1]:.4g}]")
+        t.add_row(*row)
+    _console().print(t)
+    if doc.get("extrapolation"):
+        _console().print(f"extrapolation factor vs fitted compute range: {doc['extrapolation']:.3g}")
+
+
+def print_distill(doc: dict) -> None:
+    from rich.table import Table
+
+    con = _console()
+    if "scenarios" not in doc:  # an existing teacher
+        con.print(f"existing teacher N_T={doc['teacher']['N']:.3g}, L_T={doc['teacher']['loss']:.4f}: "
+                  f"student N_S={doc['student_N']:.3g} on D_S={doc['student_D']:.4g} tokens -> L_S={doc['student_loss']:.4f} "
+                  f"(supervised on all of C: {doc['supervised']['loss']:.4f}; "
+                  f"{'distil' if doc['vs_supervised'] < 0 else 'train'})")
+        return
+    t = Table(title=f"N_S = {doc['student_N']:.3g}, C = {doc['compute']:.3g} FLOPs ({doc['flops']}); "
+                    f"supervised: L = {doc['supervised']['loss']:.4f} on D = {doc['supervised']['D']:.3g}")
+    for c in ("scenario", "L_S", "vs sup.", "L_T", "N_T", "D_T", "D_S", "student", "logits", "teacher"):
+        t.add_column(c, justify="left" if c == "scenario" else "right")
+    g = lambda x: "-" if x is None else f"{x:.3g}"  # noqa: E731
+    for s in doc["scenarios"]:
+        f = s["fractions"]
+        t.add_row(s["scenario"], f"{s['student_loss']:.4f}", f"{s['vs_supervised']:+.4f}", f"{s['teacher_loss']:.4f}",
+                  g(s["teacher_N"]), g(s["teacher_D"]), g(s["student_D"]),
+                  f"{f['student']:.0%}", f"{f['teacher_logits']:.0%}", f"{f['teacher_training']:.0%}")
+    con.print(t)
+    for d in doc.get("decisions", []):
+        con.print(f"{d['scenario']}: {d['verdict']}; P(distillation wins) = {d['p_distil_wins']:.2f} "
+                  f"over {d['n_draws']} {d['draws']} draws")
+    for c in doc.get("crossover", []):
+        rng = "not found" if c["low"] is None else f"{c['low']:.2g} .. {c['high']:.2g} (median {c['median']:.2g})"
+        con.print(f"{c['scenario']}: supervised catches up at C in {rng} [{int(100 * c['level'])}% of {c['n_found']} "
+                  f"draws; {c['n_never_wins']} never distil, {c['n_beyond_range']} beyond {c['range_searched'][1]:.0e}]")
+
+
+def print_frontier(doc: dict) -> None:
+    con = _console()
+    if doc["kind"] == "supervised":
+        for p in doc["plans"]:
+            flag = "" if p["interior"] else "  (no interior optimum)"
+            con.print(f"C={p['compute']:.3g}  N*={p['N']:.4g}  D*={p['D']:.4g}  D/N={p['tokens_per_param']:.1f}  L={p['loss']:.4f}{flag}")
+        return
+    for p in doc["plans"]:
+        parts = "  ".join(f"{s['scenario']}={s['student_loss']:.4f}" for s in p["scenarios"])
+        con.print(f"C={p['compute']:.3g}  supervised={p['supervised']['loss']:.4f}  {parts}")
