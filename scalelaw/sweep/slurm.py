@@ -81,10 +81,11 @@ def run_slurm(spec: Spec, root, *, cluster: str | None = "slurm", overrides: dic
     unknown = [k for k in settings if k not in _PARAMS]
     if unknown:
         raise UserError(f"unknown slurm setting {unknown[0]!r}; expected one of {', '.join(_PARAMS)}")
-    ex = submitit.AutoExecutor(folder=str(Path(store.root) / "slurm" / "%j"), cluster=cluster)
     params = {_PARAMS[k]: v for k, v in settings.items()}
+    max_timeouts = params.pop("slurm_max_num_timeout", 20)  # requeues after a timeout (preemptions: unlimited)
+    ex = submitit.AutoExecutor(folder=str(Path(store.root) / "slurm" / "%j"), cluster=cluster,
+                               slurm_max_num_timeout=max_timeouts)
     params.setdefault("timeout_min", 60)
-    params.setdefault("slurm_max_num_timeout", 20)
     params["name"] = f"scalelaw-{spec.name}"
     ex.update_parameters(**params)
     todo = [r for r in spec.runs if store.record(r.run_id) is None]
@@ -98,7 +99,7 @@ def run_slurm(spec: Spec, root, *, cluster: str | None = "slurm", overrides: dic
     if students:
         if jobs1 and ex.cluster == "slurm":
             array_ids = sorted({j.job_id.split("_")[0] for j in jobs1})
-            ex.update_parameters(slurm_additional_parameters={"dependency": "afterany:" + ":".join(array_ids)})
+            ex.update_parameters(slurm_dependency="afterany:" + ":".join(array_ids))
         jobs2 = ex.map_array(RunTask(str(store.root), wait_s), students)
     out = {"first": [j.job_id for j in jobs1], "students": [j.job_id for j in jobs2],
            "runs_first": first, "runs_students": students, "jobs": jobs1 + jobs2}
