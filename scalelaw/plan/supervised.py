@@ -98,7 +98,7 @@ def optimal_allocation(law, theta, C, *, flops: str = "6nd", preset: FlopPreset 
         def f(X):
             return g(X[..., 0])
 
-        res = zoom_minimise(f, lo[:, None], hi[:, None], n_grid=64, rounds=16)
+        res = zoom_minimise(f, lo[:, None], hi[:, None], n_grid=64, n_starts=8, rounds=16)
         x = newton_polish(f, res.x, lo[:, None], hi[:, None])[:, 0]
         tol = 1e-3
         interior = (x - lo > tol) & (hi - x > tol)
@@ -176,7 +176,8 @@ def plan_supervised(fit, compute, *, flops: str = "6nd", preset: FlopPreset = BU
             side = "largest" if best["N"][i] > np.sqrt(n_bounds[0] * n_bounds[1]) else "smallest"
             msg = (f"no interior optimum at C={c:.3g}: law {law.name!r} keeps improving toward the {side} "
                    f"allowed model (N={best['N'][i]:.3g}, bounds [{n_bounds[0]:.0e}, {n_bounds[1]:.0e}]); "
-                   "the law has no usable optimum here (a law without a floor, e.g. Farseer, does this)")
+                   "a law without a floor, e.g. Farseer, does this; a local optimum may exist inside a smaller "
+                   "range: try --n-max)")
             if strict:
                 raise UserError(msg)
             msgs.append(msg)
