@@ -115,7 +115,7 @@ def solve(sup: PlanFit, dist: PlanFit, N_S, C, scenario: str, *, flops: str = "a
         def f(X):  # X (B, M, 1) = log L_T
             return student_log_loss(sup, dist, st, dt, N_S[:, None], D_S, np.exp(X[..., 0]))
 
-        res = _search(f, corners[:, :1], corners[:, 1:], n_grid=search.get("n_grid_1d", 96), **search)
+        res = _search(f, corners[:, :1], corners[:, 1:], **{**search, "n_grid": search.get("n_grid_1d", 96)})
         L_T = np.exp(res.x[:, 0])
         N_T = D_T = np.full(B, np.nan)
         D_S = D_S[:, 0]
@@ -135,7 +135,7 @@ def solve(sup: PlanFit, dist: PlanFit, N_S, C, scenario: str, *, flops: str = "a
             return np.where(ok, student_log_loss(sup, dist, st, dt, N_S[:, None], D_S, L_T), np.inf)
 
         box = np.array([[lo_b, lo_b]] * B), np.array([[hi_b, hi_b]] * B)
-        res = _search(f, *box, n_grid=search.get("n_grid", 40), **search)
+        res = _search(f, *box, **{"n_grid": 40, **search})
         N_T, D_T, D_S = (a[:, 0] for a in split(res.x[:, None, :]))
         L_T = np.exp(log_loss(sup.law, st, N=N_T, D=D_T))
         fT = forward_flops(N_T, flops, preset)

@@ -177,7 +177,7 @@ def plan_supervised(fit, compute, *, flops: str = "6nd", preset: FlopPreset = BU
             msg = (f"no interior optimum at C={c:.3g}: law {law.name!r} keeps improving toward the {side} "
                    f"allowed model (N={best['N'][i]:.3g}, bounds [{n_bounds[0]:.0e}, {n_bounds[1]:.0e}]); "
                    "a law without a floor, e.g. Farseer, does this; a local optimum may exist inside a smaller "
-                   "range: try --n-max)")
+                   "range: try --n-max")
             if strict:
                 raise UserError(msg)
             msgs.append(msg)
