@@ -315,6 +315,29 @@ def plan_frontier_cmd(
 
 # ============================================================ train (issue 6)
 
+
+@app.command("train")
+def train_cmd(
+    config: Path = typer.Argument(..., help="flat TOML file of TrainConfig keys"),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="continue from checkpoint.pt if present"),
+    out: Optional[Path] = typer.Option(None, "--out", help="run directory (default: runs/<config stem>)"),
+    json_out: bool = typer.Option(False, "--json", help="print the run record as JSON on stdout"),
+) -> None:
+    """Train one run (supervised, teacher or student); writes record.json, metrics, checkpoint."""
+    from .train.config import TrainConfig
+
+    cfg = TrainConfig.from_toml(config)
+    from .train.run import train  # torch is imported only here
+
+    run_dir = out if out is not None else Path("runs") / config.stem
+    record = train(cfg, run_dir, resume=resume, progress=True)
+    if json_out:
+        emit_json(record)
+    else:
+        loss = record.get("loss")
+        err(f"{record['run_id']}: status {record['status']}, val loss "
+            f"{'n/a' if loss is None else f'{loss:.4f}'} -> {run_dir / 'record.json'}")
+
 # ============================================================ sweep / demo (issue 7)
 
 sweep_app = typer.Typer(no_args_is_help=True, help="Teacher/student sweeps: plan, run (local or SLURM), status.")

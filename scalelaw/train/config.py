@@ -13,6 +13,7 @@ dimension `head_dim` (see `resolve_shape`).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import tomllib
 from dataclasses import dataclass
@@ -87,7 +88,9 @@ class TrainConfig:
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = [k for k in d if k not in known]
         if unknown:
-            raise UserError(f"{where}: unknown key {unknown[0]!r} (known keys: {', '.join(known)})")
+            close = difflib.get_close_matches(str(unknown[0]), list(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else "; see scalelaw.train.TrainConfig for the keys"
+            raise UserError(f"{where}: unknown key {unknown[0]!r}{hint}")
         kw = {}
         for k, v in d.items():
             kw[k] = _coerce(k, v, known[k].type, where)
