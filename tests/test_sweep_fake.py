@@ -8,6 +8,9 @@ Its loss follows a known Chinchilla surface so fits on its records can be checke
 import json, os, time
 from pathlib import Path
 
+#: the Chinchilla surface the stand-in's supervised losses follow exactly
+E, A, B, ALPHA, BETA = 1.5, 40.0, 90.0, 0.3, 0.3
+
 def _atomic(path, text):
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w") as f:
@@ -37,9 +40,14 @@ def train(cfg, run_dir, *, resume=True, run_id=None, progress=True):
     if os.environ.get("FAKE_FAIL_ROLE") == cfg["role"]:
         raise RuntimeError("injected failure")
     D = float(cfg["tokens"])
+    loss = E + A / N ** ALPHA + B / D ** BETA
     rec = {"run_id": run_id, "role": cfg["role"], "N": N, "N_kind": "non-embedding", "D": D,
-           "loss": 1.5 + 40 / N ** 0.3 + 90 / D ** 0.3, "loss_kind": "val CE (nats/token)",
+           "loss": loss, "loss_kind": "val CE (nats/token)",
            "seed": cfg["seed"], "status": "ok", "wall_s": steps * dt}
+    if cfg["role"] == "student":  # a student lands between its teacher and its supervised twin
+        t = json.loads((Path(cfg["teacher_dir"]) / "record.json").read_text())
+        rec.update(teacher_run_id=t["run_id"], N_T=t["N"], D_T=t["D"], L_T=t["loss"],
+                   loss=t["loss"] + 0.9 * (loss - t["loss"]) if loss > t["loss"] else loss)
     _atomic(rec_p, json.dumps(rec))
     return rec
 

@@ -44,6 +44,7 @@ def print_status(doc: dict) -> None:
     finished = counts["done"] + counts["diverged"] + counts["failed"]
     con.print(f"sweep {doc['name']} in {doc['dir']}: {finished}/{n} finished")
     con.print(ProgressBar(total=max(n, 1), completed=counts["done"], width=50))
+    con.print()
     con.print("  ".join(f"{k} {v}" for k, v in counts.items()))
     t = Table(show_header=True)
     t.add_column("run id")
@@ -52,7 +53,7 @@ def print_status(doc: dict) -> None:
     for r in doc["runs"]:
         if r["state"] == "done":
             continue
-        note = r.get("reason") or ("has checkpoint" if r.get("partial") else "")
+        note = r.get("reason") or (f"step {r['step']}/{r['steps']}" if r.get("step") else "")
         t.add_row(r["run_id"], r["state"], note)
     if t.row_count:
         con.print(t)

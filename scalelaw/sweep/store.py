@@ -204,6 +204,21 @@ class Store:
             write_runs(df[cols], self.runs_csv)
             return len(df)
 
+    def _progress(self, run_id: str) -> dict:
+        """{'step', 'steps'} of a started run, from the last line of its metrics.csv."""
+        m = self.run_dir(run_id) / "metrics.csv"
+        p = self.run_dir(run_id) / "planned.json"
+        if not (m.exists() and p.exists()):
+            return {}
+        with open(m, "rb") as f:
+            f.seek(max(0, m.stat().st_size - 512))
+            last = f.read().decode(errors="replace").strip().splitlines()[-1:]
+        try:
+            step = int(last[0].split(",")[0])
+        except (IndexError, ValueError):
+            return {}
+        return {"step": step, "steps": json.loads(p.read_text())["estimate"].get("steps")}
+
     def summary(self, run_ids: list[str] | None = None) -> dict:
         info = self.read_sweep()
         if info is None:
@@ -215,8 +230,8 @@ class Store:
             entry = {"run_id": rid, "state": st}
             if st == "failed":
                 entry["reason"] = self.failure(rid) or (self.record(rid) or {}).get("status")
-            if st in ("running", "pending") and (self.run_dir(rid) / "checkpoint.pt").exists():
-                entry["partial"] = True
+            if st in ("running", "pending"):
+                entry.update(self._progress(rid))
             runs.append(entry)
         counts = {s: sum(r["state"] == s for r in runs) for s in STATES}
         return {"dir": str(self.root), "name": info["name"], "n_runs": len(runs), "counts": counts, "runs": runs}

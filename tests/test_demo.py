@@ -1,0 +1,69 @@
+"""`scalelaw demo` end to end on a small spec with the stand-in trainer (real processes, real fits).
+
+The stand-in's supervised losses follow a known Chinchilla surface exactly, so the demo's fitted
+chinchilla law must recover it (the oracle is test_sweep_fake.E/A/B/ALPHA/BETA, not our output).
+The real tiny-cpu demo is run by hand (see the final report) because it trains for minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = str(Path(__file__).parent)
+sys.path.insert(0, TESTS)
+import test_sweep_fake as fake  # noqa: E402
+
+SPEC = """
+[sweep]
+name = "demo-unit"
+[train]
+block_size = 16
+batch_size = 4
+vocab_size = 64
+[[supervised]]
+sizes = [1e4, 3e4, 1e5, 3e5]
+tokens = [1e5, 3e5, 1e6, 3e6]
+[teachers.a]
+size = 3e5
+tokens = 3e6
+[teachers.b]
+size = 1e5
+tokens = 1e6
+[[students]]
+teachers = ["a", "b"]
+sizes = [1e4, 3e4]
+tokens = [1e5, 3e5, 1e6]
+[executor]
+workers = 2
+"""
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_recovers_the_known_surface(tmp_path, monkeypatch):
+    for k, v in fake.env(TESTS, FAKE_STEPS=1, FAKE_STEP_S=0.0).items():
+        monkeypatch.setenv(k, v)
+    from scalelaw.demo import run_demo
+
+    spec = tmp_path / "demo.toml"
+    spec.write_text(SPEC)
+    out = tmp_path / "demo"
+    doc = run_demo(out, spec=spec, progress=False)
+    assert doc["counts"]["done"] == 16 + 2 + 12
+    p = doc["fits"]["chinchilla"]["params"]
+    assert p["E"] == pytest.approx(fake.E, rel=0.02)
+    assert p["alpha"] == pytest.approx(fake.ALPHA, rel=0.05)
+    assert p["beta"] == pytest.approx(fake.BETA, rel=0.05)
+    report = (out / "report.md").read_text()
+    assert f"E={p['E']:.4g}" in report
+    for name in ("loss_curves.png", "supervised_fits.png"):
+        assert (out / "plots" / name).stat().st_size > 1000
+    assert json.loads((out / "fits" / "chinchilla.json").read_text())
+    # a second demo reuses every run: nothing retrains
+    again = run_demo(out, spec=spec, progress=False)
+    assert again["counts"]["done"] == doc["counts"]["done"]
+    events = [json.loads(x)["event"] for f in (out / "runs").glob("*/events.log") for x in f.read_text().splitlines()]
+    assert events.count("finish") == 30 and events.count("start") == 30
