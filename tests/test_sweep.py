@@ -272,3 +272,21 @@ def test_busy_run_is_not_trained_twice(tmp_path, fake_env):
         assert execute_run(out, rid) == "busy"
     assert execute_run(out, rid) == "done" and execute_run(out, rid) == "done"
     assert [e["event"] for e in store.events(rid)] == ["start", "finish", "skip"]
+
+
+def test_plan_estimates_match_the_trainers_own(tmp_path):
+    """The torch-free estimate used by `sweep plan` equals scalelaw.train.run.estimate_run."""
+    from scalelaw.train.config import TrainConfig
+    from scalelaw.train.run import estimate_run
+
+    spec = load_spec(write_spec(tmp_path))
+    by_id = {r.run_id: r for r in spec.runs}
+    for r in spec.runs:
+        tcfg = TrainConfig.from_dict(by_id[r.teacher].config) if r.teacher else None
+        cfg = dict(r.config)
+        if r.teacher:
+            cfg["teacher_dir"] = str(tmp_path / "nowhere")
+        ref = estimate_run(TrainConfig.from_dict(cfg), teacher_cfg=tcfg)
+        assert r.N == ref["params_nonembedding"]
+        assert r.estimate["steps"] == ref["steps"]
+        assert r.estimate["flops"] == pytest.approx(ref["flops_exact"], rel=1e-12)

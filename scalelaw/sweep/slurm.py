@@ -13,6 +13,7 @@ also wait in-process for their teacher's record; on SLURM the dependency makes t
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from ..errors import UserError
@@ -75,6 +76,8 @@ def run_slurm(spec: Spec, root, *, cluster: str | None = "slurm", overrides: dic
     With `wait=True` blocks until every task ends and returns the store summary under "summary".
     """
     submitit = _submitit()
+    if cluster == "slurm" and shutil.which("sbatch") is None:
+        raise UserError("--executor slurm: sbatch is not on PATH (run this on a SLURM login node, or use --executor local)")
     store = Store(root)
     store.prepare(spec)
     settings = {**spec.slurm, **{k: v for k, v in (overrides or {}).items() if v is not None}}
