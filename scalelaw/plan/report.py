@@ -10,7 +10,16 @@ from typing import Optional
 import numpy as np
 
 from ..errors import UserError
-from .sources import load_plan_fit, require_distill, require_supervised
+from .sources import load_plan_fit as _load_plan_fit
+from .sources import require_distill, require_supervised
+
+
+def load_plan_fit(spec: str):
+    """As `sources.load_plan_fit`, with JAX's compile cache on (CLI queries are short-lived)."""
+    from .evaluate import enable_compile_cache
+
+    enable_compile_cache()
+    return _load_plan_fit(spec)
 
 
 def supervised_doc(fit: str, compute: float, *, flops: str = "6nd", level: float = 0.9,
