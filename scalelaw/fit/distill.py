@@ -16,6 +16,7 @@ L-BFGS-B run from a large sample of the grid.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -32,6 +33,11 @@ from ..runs import (
 #: roles that train on data alone: the supervised stage's runs
 SUPERVISED_ROLES = ("supervised", "teacher")
 N_REFINE = 128
+#: the engine races all starts for 30 iterations, then polishes the best N_POLISH up to MAX_ITER
+N_POLISH = 16
+MAX_ITER = 400
+SEARCH_NOTE = (f"objective on all 216,000 grid points; solver from the best {N_REFINE}: 30-iteration race, "
+               f"best {N_POLISH} polished to {MAX_ITER} iterations")
 
 
 def split_roles(path_or_runs, *, where: str | None = None) -> tuple[Runs, Runs]:
@@ -122,13 +128,17 @@ def fit_distill(
     l_sup = sup_fit.predict(N=students.column("N"), D=students.column("D"))
     logs, log_y = student_logs(students, l_sup)
     starts = grid_starts(logs, log_y, delta=delta)
-    fit = fit_law(DISTILL, students, delta=delta, extra_inputs={"L_sup": l_sup}, starts=starts)
-    fit.supervised = sup_fit
+    fit = fit_law(DISTILL, students, delta=delta, extra_inputs={"L_sup": l_sup}, starts=starts,
+                  n_polish=N_POLISH, max_iter=MAX_ITER)
+    settings = dict(fit.settings, grid_size=len(DISTILL.grid()), search=SEARCH_NOTE,
+                    supervised_law=sup_law.name, n_students=len(students), n_supervised=len(sup_runs))
+    fit = dataclasses.replace(fit, supervised=sup_fit, settings=settings)
     if n_boot > 0:
         if boot_supervised:
-            fit.boot = _two_stage_bootstrap(fit, sup_runs, students, n_boot=n_boot, seed=seed)
+            boot = _two_stage_bootstrap(fit, sup_runs, students, n_boot=n_boot, seed=seed)
         else:
-            fit.boot = bootstrap(fit, students, n_boot=n_boot, seed=seed, extra_inputs={"L_sup": l_sup})
+            boot = bootstrap(fit, students, n_boot=n_boot, seed=seed, extra_inputs={"L_sup": l_sup})
+        fit = dataclasses.replace(fit, boot=boot)
     return fit
 
 
@@ -139,7 +149,8 @@ def _two_stage_bootstrap(fit, sup_runs: Runs, students: Runs, *, n_boot: int, se
     give a new Ltilde_S, and the students are refitted from the point estimate with counts of a
     student resample as weights.
     """
-    from . import bootstrap, solve_multistart
+    from . import BootstrapResult, bootstrap, solve_multistart
+    from .solver import CONVERGED
 
     sup_boot = bootstrap(fit.supervised, sup_runs, n_boot=n_boot, seed=seed)
     rng = np.random.default_rng(seed + 1)
@@ -147,17 +158,12 @@ def _two_stage_bootstrap(fit, sup_runs: Runs, students: Runs, *, n_boot: int, se
     sup_law = fit.supervised.law
     N, D = students.column("N"), students.column("D")
     thetas = np.empty((n_boot, DISTILL.n_params))
+    failed = sup_boot.n_failed
     for k in range(n_boot):
         l_sup = sup_law.predict(sup_boot.thetas[k], N=N, D=D)
         logs, log_y = student_logs(students, l_sup)
         w = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
         res = solve_multistart(DISTILL, logs, log_y, fit.theta[None, :], delta=fit.delta, weights=w)
-        thetas[k] = res.thetas[int(np.argmin(res.objectives))]
-    return _boot_like(sup_boot, thetas, DISTILL)
-
-
-def _boot_like(template, thetas: np.ndarray, law):
-    """A BootstrapResult of the engine's type holding `thetas` for `law`."""
-    import dataclasses
-
-    return dataclasses.replace(template, thetas=thetas, law=law)
+        thetas[k] = res.thetas[0]
+        failed += int(res.status[0] != CONVERGED)
+    return BootstrapResult(law=DISTILL, thetas=thetas, seed=seed, n_failed=failed)
