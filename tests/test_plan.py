@@ -201,3 +201,58 @@ def test_farseer_refit_compute_optimal_ratio():
         plan_supervised(fit, 1e22)
     (q,) = plan_supervised(fit, 1e22, n_bounds=(1e6, 1e11))
     assert q.tokens_per_param == pytest.approx(43, rel=0.05)
+
+
+# ------------------------------------------------------------------ decisions with uncertainty
+
+FAST = dict(n_grid=24, rounds=6)
+
+
+def test_verdicts_carry_probabilities():
+    from scalelaw.plan.decide import distil_or_train
+
+    # LAWS.md §5: 10B at 1e22, best case 1.9130 vs supervised 1.9855 (a wide margin)
+    win = distil_or_train(SUP_FIT, DIST_FIT, 1e10, 1e22, scenario="best", n_draws=16)
+    assert win["verdict"] == "distil" and win["p_distil_wins"] == 1.0 and win["draws"] == "rounding"
+    # 1B at 1e22 paying for the teacher: 2.1655 vs 2.1348
+    lose = distil_or_train(SUP_FIT, DIST_FIT, 1e9, 1e22, scenario="pretraining+inference", n_draws=8, **FAST)
+    assert lose["verdict"] == "train" and lose["p_distil_wins"] == 0.0
+
+
+def test_crossover_is_a_wide_range():
+    """LAWS.md §5: rounding f1 alone moves the 10B crossover from 6.7e23 to 1.2e25."""
+    from scalelaw.plan.decide import crossover_budget
+
+    cr = crossover_budget(SUP_FIT, DIST_FIT, 1e10, scenario="best", n_draws=24, points=25)
+    assert cr["n_found"] >= 20
+    assert cr["low"] < 1.5e24 < cr["high"]
+    assert cr["high"] / cr["low"] > 3
+
+
+def test_rounding_draws_stay_within_printed_digits():
+    from scalelaw.plan.sources import rounding_draws
+
+    draws = rounding_draws(DIST_FIT, 200, seed=1)
+    f1 = np.array([DIST.natural(t)["f1"] for t in draws])
+    assert f1.min() >= 0.0895 - 1e-12 and f1.max() <= 0.0905 + 1e-12 and f1.std() > 1e-4
+
+
+@pytest.mark.slow  # fits and bootstraps a law (~25 s on a busy 2-core machine)
+def test_plans_from_a_bootstrapped_fit_result():
+    """The planner takes the fit engine's FitResult: bootstrap draws become intervals, data range
+    becomes an extrapolation factor."""
+    fit_mod = pytest.importorskip("scalelaw.fit")
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    N = np.repeat(np.logspace(7.5, 9.5, 6), 5)
+    D = N * np.tile([5, 10, 20, 40, 80], 6)
+    L = CHIN.predict_natural(EPOCH_CHINCHILLA, N=N, D=D) * np.exp(rng.normal(0, 0.003, N.size))
+    df = pd.DataFrame({"run_id": [f"r{i}" for i in range(N.size)], "role": "supervised", "N": N,
+                       "N_kind": "total", "D": D, "loss": L, "loss_kind": "nats"})
+    fit = fit_mod.fit_law(CHIN, df, n_starts=64)
+    fit.boot = fit_mod.bootstrap(fit, df, n_boot=24, seed=0)
+    with pytest.warns(ScalelawWarning, match="outside the fitted data"):
+        (p,) = plan_supervised(fit, 1e23)
+    assert p.n_boot == 24 and p.interval["N"][0] < p.N < p.interval["N"][1]
+    assert p.extrapolation > 10
