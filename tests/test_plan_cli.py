@@ -52,3 +52,16 @@ def test_bad_input_one_line_exit_2(args, needle):
     assert len(lines) == 1 and lines[0].startswith("scalelaw: error:"), r.stderr
     assert needle in lines[0]
     assert r.stdout == ""
+
+
+def test_frontier_json_and_plot(tmp_path):
+    png = tmp_path / "frontier.png"
+    r = run("frontier", "--fit", "busbridge2025", "--student", "1e10", "--compute-min", "1e20",
+            "--compute-max", "1e24", "--points", "3", "--plot", str(png), "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert png.stat().st_size > 10_000
+    assert [p["compute"] for p in doc["plans"]] == pytest.approx([1e20, 1e22, 1e24])
+    # LAWS.md §5, N_S = 10B: best case 1.9130 at 1e22, 1.8130 at 1e24
+    best = [next(s for s in p["scenarios"] if s["scenario"] == "best")["student_loss"] for p in doc["plans"]]
+    assert best[1:] == pytest.approx([1.9130, 1.8130], abs=2e-3)
