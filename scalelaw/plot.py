@@ -379,3 +379,66 @@ def plot_student_vs_supervised(N_S, D_S, teacher_losses, supervised: dict, disti
         fig.savefig(path, dpi=110)
         plt.close(fig)
     return fig
+
+
+def plot_capacity_gap(students, L_T, supervised: dict, distill: dict, path=None):
+    """Student loss against teacher loss at fixed (N_S, D_S) (the capacity gap of Busbridge et al.
+    2025, Fig. 4): one line per (N_S, D_S) in `students`, its minimum marked, and the student's
+    supervised loss Ltilde_S dotted. `supervised`/`distill` are natural parameter dicts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from .laws.busbridge import CHINCHILLA_GAMMA, student_loss
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    L_T = np.asarray(L_T, dtype=float)
+    for i, (n, d) in enumerate(students):
+        ls = student_loss(np.full_like(L_T, n), np.full_like(L_T, d), L_T, supervised, distill)
+        k = int(np.argmin(ls))
+        ax.plot(L_T, ls, color=f"C{i}", label=f"N_S={n:.3g}, D_S={d:.3g}")
+        ax.plot(L_T[k], ls[k], "o", color=f"C{i}")
+        ax.axhline(float(CHINCHILLA_GAMMA.predict_natural(supervised, N=n, D=d)), color=f"C{i}", ls=":", lw=0.8)
+    ax.plot(L_T, L_T, "k--", lw=0.6, label="L_S = L_T")
+    ax.set_xlabel("teacher loss L_T")
+    ax.set_ylabel("student loss L_S")
+    ax.set_title("capacity gap: dots = best teacher; dotted = supervised student", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig
+
+
+def plot_student_vs_supervised(N_S, D_S, teacher_losses, supervised: dict, distill: dict, path=None):
+    """Student loss over distillation tokens D_S for several teachers, against the supervised
+    curve of the same model (Busbridge et al. 2025, Fig. 5); one panel per student size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from .laws.busbridge import CHINCHILLA_GAMMA, student_loss
+
+    D_S = np.asarray(D_S, dtype=float)
+    fig, axes = plt.subplots(1, len(N_S), figsize=(4.2 * len(N_S), 3.8), squeeze=False)
+    for ax, n in zip(axes[0], N_S):
+        nn = np.full_like(D_S, n)
+        ax.plot(D_S, CHINCHILLA_GAMMA.predict_natural(supervised, N=nn, D=D_S), "k-", lw=1.5, label="supervised")
+        for i, lt in enumerate(teacher_losses):
+            ax.plot(D_S, student_loss(nn, D_S, np.full_like(D_S, lt), supervised, distill), color=f"C{i}",
+                    label=f"distilled, L_T={lt:g}")
+        ax.set_xscale("log")
+        ax.set_xlabel("D_S (tokens)")
+        ax.set_title(f"N_S = {n:.3g}", fontsize=9)
+    axes[0][0].set_ylabel("loss")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig
