@@ -45,8 +45,11 @@ class _Stage:
 
     def __exit__(self, typ, exc, tb):
         self._cm.__exit__(None, None, None)
+        counts: dict[str, int] = {}
         for w in self.caught:
-            self.notes.append(f"{self.name}: warning: {w.message}")
+            msg = f"{self.name}: warning: {w.message}"
+            counts[msg] = counts.get(msg, 0) + 1
+        self.notes += [m + (f" (x{k})" if k > 1 else "") for m, k in counts.items()]
         if exc is not None and isinstance(exc, (UserError, ValueError, FloatingPointError, np.linalg.LinAlgError)):
             self.notes.append(f"{self.name}: could not finish: {exc}")
             return True  # recorded; the demo goes on
