@@ -11,11 +11,9 @@ So we only ever report it as a range over draws.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
-from .distill import check_student, parse_scenarios, solve, supervised_baseline
+from .distill import check_student, forward_flops, parse_scenarios, solve, supervised_baseline
 from .sources import PlanFit, as_planfit, rounding_draws
 from .supervised import check_budget
 
@@ -76,7 +74,7 @@ def crossover_budget(sup, dist, student_N: float, *, scenario: str = "pretrainin
     grid = np.logspace(np.log10(c_min), np.log10(c_max), points)
     N_S = float(student_N)
     # budgets too small for the student are skipped (not an error: the grid is ours)
-    grid = grid[grid / 3.0 >= 1e6 * _fwd(N_S, flops)]
+    grid = grid[grid / 3.0 >= 1e6 * forward_flops(N_S, flops)]
     st, dt, kind = parameter_draws(sup, dist, n_draws, seed)
     K, G = len(st), grid.size
     rows_sup, rows_dist = np.repeat(st, G, axis=0), np.repeat(dt, G, axis=0)
@@ -109,8 +107,3 @@ def crossover_budget(sup, dist, student_N: float, *, scenario: str = "pretrainin
         "range_searched": [float(grid[0]), float(grid[-1])], "draws": kind,
     }
 
-
-def _fwd(N, flops):
-    from .distill import forward_flops
-
-    return forward_flops(N, flops)

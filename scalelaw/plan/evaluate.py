@@ -65,10 +65,6 @@ def log_loss(law, theta, **inputs) -> np.ndarray:
     return np.asarray(out)[:n].reshape(shape)
 
 
-def loss(law, theta, **inputs) -> np.ndarray:
-    return np.exp(log_loss(law, theta, **inputs))
-
-
 def enable_compile_cache() -> None:
     """Reuse compiled planner kernels across CLI invocations (JAX's persistent cache).
 

@@ -20,7 +20,7 @@ from ..errors import ScalelawWarning, UserError
 from ..flops import BUSBRIDGE2025, CONVENTIONS, FlopPreset, flops_per_token
 from .evaluate import log_loss
 from .search import newton_polish, zoom_minimise
-from .sources import PlanFit, as_planfit
+from .sources import as_planfit
 
 #: model-size search range (parameters) and the fewest tokens a run may see
 N_BOUNDS = (1e6, 1e17)
