@@ -133,7 +133,7 @@ def solve_multistart(
     delta: float,
     weights=None,
     max_iter: int = 200,
-    ftol: float = 1e-13,
+    ftol: float = 1e-10,
 ) -> MultiStartResult:
     """Minimise the Huber-in-log objective from every row of `starts` (S, P) at once.
 
