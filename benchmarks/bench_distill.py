@@ -4,7 +4,8 @@ Data: the shipped synthetic file (702 students, Table 6 parameters, 0.5% noise).
 from the published supervised law, so this times the distillation stage alone.
 
   ours   : objective at all 216,000 grid points (one vectorised pass), then the engine's batched
-           Newton (race + polish) from the best N_REFINE of them, exactly as fit_distill does;
+           Newton (race + polish) from the best N_REFINE of them and a long polish of the
+           winner (scalelaw.fit.distill.search_students, exactly as fit_distill does);
   brute  : scipy L-BFGS-B (JAX gradients) from R starts drawn uniformly from the same 216,000-point
            grid (the paper's procedure on a reduced grid; its time per start is extrapolated to all
            216,000).
@@ -40,8 +41,7 @@ def main() -> None:
 
     import warnings
 
-    from scalelaw.fit import fit_law
-    from scalelaw.fit.distill import MAX_ITER, N_POLISH, N_REFINE, grid_starts, split_roles, student_logs
+    from scalelaw.fit.distill import N_REFINE, grid_starts, search_students, split_roles, student_logs
     from scalelaw.fit.solver import objective
     from scalelaw.laws.busbridge import CHINCHILLA_GAMMA, DISTILL, PUBLISHED_SUPERVISED
 
@@ -58,8 +58,7 @@ def main() -> None:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = fit_law(DISTILL, students, delta=delta, extra_inputs={"L_sup": l_sup}, starts=starts,
-                      n_polish=N_POLISH, max_iter=MAX_ITER)
+        fit = search_students(students, logs, log_y, l_sup, starts, delta=delta)
     t_solve = time.perf_counter() - t0
     best, n_best = fit.objective, fit.n_best
     print(f"ours : grid of {len(grid)} evaluated in {t_grid:.1f} s; solver from best {N_REFINE}: {t_solve:.1f} s "

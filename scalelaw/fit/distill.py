@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..errors import UserError
+from ..errors import ScalelawWarning, UserError
 from ..laws import get_law
 from ..laws.busbridge import DISTILL
 from ..runs import (
@@ -36,8 +37,10 @@ N_REFINE = 128
 #: the engine races all starts for 30 iterations, then polishes the best N_POLISH up to MAX_ITER
 N_POLISH = 16
 MAX_ITER = 400
+#: iterations of the final polish of the winner along the law's flat valley
+VALLEY_ITER = 2000
 SEARCH_NOTE = (f"objective on all 216,000 grid points; solver from the best {N_REFINE}: 30-iteration race, "
-               f"best {N_POLISH} polished to {MAX_ITER} iterations")
+               f"best {N_POLISH} polished to {MAX_ITER} iterations; winner polished to {VALLEY_ITER}")
 
 
 def split_roles(path_or_runs, *, where: str | None = None) -> tuple[Runs, Runs]:
@@ -128,8 +131,7 @@ def fit_distill(
     l_sup = sup_fit.predict(N=students.column("N"), D=students.column("D"))
     logs, log_y = student_logs(students, l_sup)
     starts = grid_starts(logs, log_y, delta=delta)
-    fit = fit_law(DISTILL, students, delta=delta, extra_inputs={"L_sup": l_sup}, starts=starts,
-                  n_polish=N_POLISH, max_iter=MAX_ITER)
+    fit = search_students(students, logs, log_y, l_sup, starts, delta=delta)
     settings = dict(fit.settings, grid_size=len(DISTILL.grid()), search=SEARCH_NOTE,
                     supervised_law=sup_law.name, n_students=len(students), n_supervised=len(sup_runs))
     fit = dataclasses.replace(fit, supervised=sup_fit, settings=settings)
@@ -139,6 +141,33 @@ def fit_distill(
         else:
             boot = bootstrap(fit, students, n_boot=n_boot, seed=seed, extra_inputs={"L_sup": l_sup})
         fit = dataclasses.replace(fit, boot=boot)
+    return fit
+
+
+def search_students(students: Runs, logs: dict, log_y: np.ndarray, l_sup: np.ndarray, starts: np.ndarray, *, delta: float):
+    """Race + polish from the screened starts, then a long polish of the winner.
+
+    The student law has a long, nearly flat valley (with the D_S term small, only A'^gamma' and
+    alpha' gamma' are pinned down), along which the Newton steps creep; the final polish runs up to
+    VALLEY_ITER iterations from the best point and the fit is rebuilt there if it improved.
+    The engine's warnings are re-emitted once, for the final fit.
+    """
+    from . import fit_law, solve_multistart
+
+    kw = dict(delta=delta, extra_inputs={"L_sup": l_sup})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_law(DISTILL, students, starts=starts, n_polish=N_POLISH, max_iter=MAX_ITER, **kw)
+        valley = solve_multistart(DISTILL, logs, log_y, fit.theta[None, :], delta=delta, max_iter=VALLEY_ITER)
+        if valley.objectives[0] < fit.objective:
+            polished = fit_law(DISTILL, students, starts=valley.thetas, n_polish=1, max_iter=MAX_ITER, **kw)
+            fit = dataclasses.replace(
+                polished, n_starts=fit.n_starts, n_best=fit.n_best, iterations=fit.iterations + int(valley.iterations[0]),
+                settings=dict(polished.settings, n_starts=fit.n_starts, n_polish=N_POLISH, max_iter=MAX_ITER,
+                              valley_iter=VALLEY_ITER),
+            )
+    for msg in fit.warnings:
+        warnings.warn(f"{DISTILL.name}: {msg}", ScalelawWarning, stacklevel=3)
     return fit
 
 
