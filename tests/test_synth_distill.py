@@ -62,3 +62,18 @@ def test_written_file_round_trips_with_teacher_linkage(tmp_path):
     ref = df[df.role == "student"].set_index("run_id")
     np.testing.assert_allclose(st.loc[ref.index, "L_T"], ref.L_T, rtol=1e-12)
     np.testing.assert_allclose(st.loc[ref.index, "N_T"], ref.N_T, rtol=1e-12)
+
+
+def test_cli_synth_distill_from_builtin_params_and_bad_params(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "runs.csv"
+    cmd = [sys.executable, "-m", "scalelaw.cli", "synth", "distill", "--out", str(out), "--noise", "0"]
+    r = subprocess.run(cmd + ["--params", "busbridge2025", "--json"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(out)
+    st = df[df.role == "student"]
+    np.testing.assert_allclose(st.loss, student_np(st.N, st.D, st.L_T), rtol=1e-8)
+    r = subprocess.run(cmd + ["--params", "epoch-chinchilla"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "expected a distillation fit" in r.stderr
