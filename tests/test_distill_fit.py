@@ -86,3 +86,16 @@ def test_recovery_extrapolates_to_stronger_students_and_bootstrap_coverage():
         lo, hi = np.percentile(draws, [5, 95])
         print(f"{k}: 90% CI ({lo:.4f}, {hi:.4f}), true {true:.4f}, covered {lo <= true <= hi}")
     assert covered["f1"]
+
+
+@pytest.mark.slow
+def test_two_stage_bootstrap_varies_the_supervised_stage():
+    import pandas as pd
+
+    from scalelaw.fit.distill import fit_distill
+
+    df = synth_distill(seed=0)
+    data = pd.concat([df[df.role != "student"], df[df.role == "student"].sample(frac=0.3, random_state=0)])
+    fit = fit_distill(data, where="role != 'student' or loss >= 2.3", n_boot=4, boot_supervised=True, seed=0)
+    assert fit.boot.thetas.shape == (4, DISTILL.n_params) and np.all(np.isfinite(fit.boot.thetas))
+    assert fit.boot.law is DISTILL and len(np.unique(fit.boot.thetas[:, 5])) == 4
