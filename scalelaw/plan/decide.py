@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .distill import check_student, forward_flops, parse_scenarios, solve, supervised_baseline
+from .distill import BOUNDS, check_bounds, check_student, forward_flops, parse_scenarios, solve, supervised_baseline
 from .sources import PlanFit, as_planfit, rounding_draws
 from .supervised import check_budget
 
@@ -37,19 +37,20 @@ def parameter_draws(sup: PlanFit, dist: PlanFit, n: int = DEFAULT_DRAWS, seed: i
 
 
 def distil_or_train(sup, dist, student_N: float, compute: float, *, scenario: str = "pretraining+inference",
-                    flops: str = "attention", n_draws: int = DEFAULT_DRAWS, seed: int = 0, **search) -> dict:
-    """Point verdict and P(distillation beats supervised) over parameter draws."""
+                    flops: str = "attention", n_draws: int = DEFAULT_DRAWS, seed: int = 0, bounds=BOUNDS,
+                    **search) -> dict:
+    """Point verdict and P(distillation beats supervised) over parameter draws (`bounds` as in `solve`)."""
     sup, dist = as_planfit(sup), as_planfit(dist)
     (scenario,) = parse_scenarios(scenario)
     C = check_budget(compute)
     N_S = np.array([float(student_N)])
-    check_student(N_S, C, flops)
-    point = solve(sup, dist, N_S, C, scenario, flops=flops, **search)
+    check_student(N_S, C, flops, bounds=bounds)
+    point = solve(sup, dist, N_S, C, scenario, flops=flops, bounds=bounds, **search)
     L_sup, _ = supervised_baseline(sup, N_S, C, flops=flops)
     st, dt, kind = parameter_draws(sup, dist, n_draws, seed)
     K = len(st)
     draws = solve(sup, dist, np.repeat(N_S, K), np.repeat(C, K), scenario, flops=flops,
-                  sup_theta=st, dist_theta=dt, **search)
+                  sup_theta=st, dist_theta=dt, bounds=bounds, **search)
     L_sup_d, _ = supervised_baseline(sup, np.repeat(N_S, K), np.repeat(C, K), flops=flops, sup_theta=st)
     wins = draws["L_S"] < L_sup_d
     return {
@@ -62,7 +63,8 @@ def distil_or_train(sup, dist, student_N: float, compute: float, *, scenario: st
 
 def crossover_budget(sup, dist, student_N: float, *, scenario: str = "pretraining+inference",
                      flops: str = "attention", c_min: float = 1e18, c_max: float = 1e27, points: int = 37,
-                     n_draws: int = DEFAULT_DRAWS, seed: int = 0, level: float = 0.9, **search) -> dict:
+                     n_draws: int = DEFAULT_DRAWS, seed: int = 0, level: float = 0.9, bounds=BOUNDS,
+                     **search) -> dict:
     """Budget at which supervised training catches up with distillation, as a range over draws.
 
     For each draw, the first budget on a log grid where L_S >= L_supervised after distillation had
@@ -73,13 +75,15 @@ def crossover_budget(sup, dist, student_N: float, *, scenario: str = "pretrainin
     (scenario,) = parse_scenarios(scenario)
     grid = np.logspace(np.log10(c_min), np.log10(c_max), points)
     N_S = float(student_N)
-    # budgets too small for the student are skipped (not an error: the grid is ours)
-    grid = grid[grid / 3.0 >= 1e6 * forward_flops(N_S, flops)]
+    # budgets too small to train the student on the fewest tokens allowed are skipped (the grid is ours)
+    lo, _ = check_bounds(bounds)
+    grid = grid[grid / 3.0 >= lo * forward_flops(N_S, flops)]
     st, dt, kind = parameter_draws(sup, dist, n_draws, seed)
     K, G = len(st), grid.size
     rows_sup, rows_dist = np.repeat(st, G, axis=0), np.repeat(dt, G, axis=0)
     Cs, Ns = np.tile(grid, K), np.full(K * G, N_S)
-    r = solve(sup, dist, Ns, Cs, scenario, flops=flops, sup_theta=rows_sup, dist_theta=rows_dist, **search)
+    r = solve(sup, dist, Ns, Cs, scenario, flops=flops, sup_theta=rows_sup, dist_theta=rows_dist, bounds=bounds,
+              **search)
     L_sup, _ = supervised_baseline(sup, Ns, Cs, flops=flops, sup_theta=rows_sup)
     gap = (r["L_S"] - L_sup).reshape(K, G)  # < 0: distillation wins
     found = np.full(K, np.nan)

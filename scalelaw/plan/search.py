@@ -143,7 +143,10 @@ def newton_polish(f: Objective, x: np.ndarray, lo, hi, *, h: float = 1e-4, iters
         pts = x[:, :, None, :] + h * stencil[None, None]  # (B, k, 3^d, d)
         F = _evaluate(f, pts.reshape(B, -1, d)).reshape(B, k, n_s)
         f0 = F[:, :, centre]
-        F = np.where(np.isfinite(F), F, f0[:, :, None])  # at a feasibility edge: flatten, don't crash
+        # At a feasibility edge, flatten the stencil onto the centre. A start that is itself
+        # infeasible (a problem without any feasible grid point) has no derivatives: zero its
+        # stencil so g = H = 0, its step is null and it stays put (inf - inf would give nan).
+        F = np.where(np.isfinite(F), F, np.where(np.isfinite(f0), f0, 0.0)[:, :, None])
         # central differences (= least-squares quadratic on the stencil)
         g = np.einsum("bks,sd->bkd", F, stencil) / (2 * h * 3 ** (d - 1))
         H = np.empty((B, k, d, d))

@@ -78,8 +78,8 @@ def optimal_allocation(law, theta, C, *, flops: str = "6nd", preset: FlopPreset 
     hi = np.log(np.minimum(n_bounds[1], max_params(C, d_min, flops, preset)))
     if np.any(hi <= lo):
         c = C[hi <= lo][0]
-        raise UserError(f"--compute {c:.4g}: too small to train even N={n_bounds[0]:.0e} parameters on "
-                        f"{d_min:.0e} tokens under --flops {flops}")
+        raise UserError(f"--compute {c:.4g}: too small to train even N={n_bounds[0]:.3g} parameters on "
+                        f"{d_min:.3g} tokens under --flops {flops}")
     closed = law.name == "chinchilla" and flops == "6nd"
     if method == "closed-form" and not closed:
         raise UserError(f"no closed form for law {law.name!r} under --flops {flops}")
@@ -149,8 +149,12 @@ def data_compute_range(data_range: Optional[dict], flops: str, preset: FlopPrese
 
 
 def plan_supervised(fit, compute, *, flops: str = "6nd", preset: FlopPreset = BUSBRIDGE2025,
-                    level: float = 0.9, n_bounds=N_BOUNDS, strict: bool = True) -> list[SupervisedPlan]:
+                    level: float = 0.9, n_bounds=N_BOUNDS, d_min: float = D_MIN,
+                    strict: bool = True) -> list[SupervisedPlan]:
     """Compute-optimal N, D, loss for each budget in `compute`, with bootstrap intervals if the fit has draws.
+
+    N is searched in `n_bounds` (default the paper's [1e6, 1e17]), and never so large that fewer than
+    `d_min` tokens remain; laws fitted on small models need both lowered.
 
     strict: a point estimate without an interior optimum raises UserError (else: a loud warning and
     interior=False in the plan, for frontiers).
@@ -159,14 +163,14 @@ def plan_supervised(fit, compute, *, flops: str = "6nd", preset: FlopPreset = BU
     check_convention(flops)
     C = check_budget(compute)
     law = fit.law
-    best = optimal_allocation(law, fit.theta, C, flops=flops, preset=preset, n_bounds=n_bounds)
+    best = optimal_allocation(law, fit.theta, C, flops=flops, preset=preset, n_bounds=n_bounds, d_min=d_min)
     crange = data_compute_range(fit.data_range, flops, preset)
 
     boot = None
     if fit.boot is not None and len(fit.boot):
         K = fit.boot.shape[0]
         boot = optimal_allocation(law, np.repeat(fit.boot, C.size, axis=0), np.tile(C, K),
-                                  flops=flops, preset=preset, n_bounds=n_bounds)
+                                  flops=flops, preset=preset, n_bounds=n_bounds, d_min=d_min)
         boot = {k: (v.reshape(K, C.size) if isinstance(v, np.ndarray) else v) for k, v in boot.items()}
 
     plans = []
@@ -175,7 +179,7 @@ def plan_supervised(fit, compute, *, flops: str = "6nd", preset: FlopPreset = BU
         if not best["interior"][i]:
             side = "largest" if best["N"][i] > np.sqrt(n_bounds[0] * n_bounds[1]) else "smallest"
             msg = (f"no interior optimum at C={c:.3g}: law {law.name!r} keeps improving toward the {side} "
-                   f"allowed model (N={best['N'][i]:.3g}, bounds [{n_bounds[0]:.0e}, {n_bounds[1]:.0e}]); "
+                   f"allowed model (N={best['N'][i]:.3g}, bounds [{n_bounds[0]:.3g}, {n_bounds[1]:.3g}]); "
                    "a law without a floor, e.g. Farseer, does this; a local optimum may exist inside a smaller "
                    "range: try --n-max")
             if strict:
