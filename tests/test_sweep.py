@@ -239,12 +239,12 @@ def _finish_at(root: str, run_id: str, barrier, q) -> None:
 
 
 def test_simultaneous_finishes_keep_every_row(tmp_path, fake_env):
-    """Six real (forked) processes finish six runs at the same instant into one store."""
+    """Six real (spawned) processes finish six runs at the same instant into one store."""
     text = SPEC.split("[[supervised]]")[0] + "[[supervised]]\nsizes = [1e4, 2e4]\ntokens = [2e4, 3e4, 4e4]\n"
     spec = load_spec(write_spec(tmp_path, text))
     out = tmp_path / "out"
     Store(out).prepare(spec)
-    ctx = mp.get_context("fork")  # the test process has no threads worth protecting; fork starts fast
+    ctx = mp.get_context("spawn")  # not fork: other tests load JAX, whose threads make fork unsafe
     barrier, q = ctx.Barrier(len(spec.runs)), ctx.Queue()
     procs = [ctx.Process(target=_finish_at, args=(str(out), r.run_id, barrier, q)) for r in spec.runs]
     for p in procs:
