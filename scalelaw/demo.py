@@ -4,8 +4,10 @@
    resume), on the synthetic corpus whose true entropy rate is known.
 2. Fits the supervised laws (chinchilla, chinchilla-gamma) on the supervised and teacher runs, and
    the distillation law (Busbridge et al. 2025, Eq. 8) with the two-stage fit on the students.
-3. Plans: compute-optimal supervised allocation and the distil-or-train comparison at a few
-   budgets beyond the sweep (an extrapolation, and the report says so).
+3. Plans at scales derived from the data (`plan_setting`): budgets from the largest run's compute
+   up to PLAN_SPAN times it, the largest swept student size, and planner bounds that bracket the
+   swept N and D, under C = 3F(N)D with an F(N) preset matching the sweep's models. These are
+   extrapolations, and the report says by how much and when an optimum sits on a bound.
 4. Writes DIR/report.md, DIR/plots/*.png and DIR/fits/*.json.
 
 With so few, so small and so noisy runs the fits may hit bounds or warn; every warning is copied
@@ -17,18 +19,23 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .errors import UserError
+from .flops import FlopPreset
 
 DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "sweeps" / "tiny-cpu.toml"
 SUPERVISED_LAWS = ("chinchilla", "chinchilla-gamma")
-#: budgets for the plans (FLOPs): beyond the sweep's largest run (~2e12), inside the planner's bounds
-PLAN_COMPUTE = (1e14, 1e15, 1e16)
-STUDENT_N = 1e6  # the planner's smallest model size
+#: plan budgets: PLAN_POINTS log-spaced from the largest run's compute to PLAN_SPAN times it
+PLAN_SPAN, PLAN_POINTS = 30.0, 5
+#: planner bounds bracket the data: [smallest swept N or D / BELOW, largest * ABOVE]
+BOUND_BELOW, BOUND_ABOVE = 100.0, 1000.0
+#: a log-distance below this from a bound counts as "at the bound"
+AT_BOUND_TOL = 1e-3
 
 
 class _Stage:
@@ -97,16 +104,18 @@ def run_demo(out: str | Path, *, spec: str | Path | None = None, workers: int | 
     with _Stage("distillation fit", notes):
         dist = _distill_fit(runs_csv, out, plots)
 
-    plans = {}
+    plans, setting = {}, None
     with _Stage("compute plan", notes):
-        plans = _plans(fits, dist, out, plots, notes)
+        setting = plan_setting(df, n_ctx=max(int(r.config["block_size"]) for r in s.runs))
+        plans = _plans(fits, dist, setting, out, plots, notes)
 
     doc = {
         "dir": str(out), "report": str(out / "report.md"), "sweep": s.name, "spec": str(spec_path),
         "counts": summary["counts"], "sweep_wall_s": t_sweep, "wall_s": time.time() - t0,
         "fits": {k: _fit_summary(f) for k, f in fits.items()},
         "distill": _fit_summary(dist) if dist is not None else None,
-        "plans": plans, "plots": plots, "notes": notes,
+        "plans": plans, "plan_setting": setting.to_dict() if setting is not None else None,
+        "plots": plots, "notes": notes,
         "entropy_floor": _floor(df),
     }
     _write_report(out / "report.md", doc, df)
@@ -163,28 +172,114 @@ def _distill_fit(runs_csv: Path, out: Path, plots: dict):
     return fit
 
 
-def _plans(fits: dict, dist, out: Path, plots: dict, notes: list) -> dict:
+@dataclass(frozen=True)
+class PlanSetting:
+    """Where the demo plans: scales derived from the swept runs, not the paper's defaults."""
+
+    compute: tuple  # budgets (FLOPs, `flops` convention with `preset`)
+    data_compute: float  # the largest run's compute (a student's includes its teacher's logits)
+    student_N: float  # the largest swept student size
+    n_bounds: tuple  # supervised plan: N search range
+    d_min: float  # supervised plan: fewest tokens a model may get
+    bounds: tuple  # distillation plan: range of N_T, D_S, D_T
+    data_N: tuple  # (min, max) swept N, teachers included
+    data_D: tuple  # (min, max) swept D, teachers' D_T included
+    flops: str
+    preset: FlopPreset
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        d = {k: v for k, v in self.__dict__.items() if k != "preset"}
+        return {**d, "preset": asdict(self.preset)}
+
+
+def plan_setting(df: pd.DataFrame, *, n_ctx: int) -> PlanSetting:
+    """Budgets, student size and bounds for planning, from the runs in a runs.csv frame.
+
+    Compute is C = 3 F(N) D (Busbridge et al. 2025, LAWS.md §5) with F(N) for the sweep's own
+    context length, vocabulary and d_model/n_layer: the paper's preset (32,168-token vocabulary)
+    would make these tiny models' FLOPs almost all vocabulary. The budgets run from the largest
+    run's compute to PLAN_SPAN times it; the bounds are the swept range widened by BOUND_BELOW
+    below and BOUND_ABOVE above, so that an optimum on a bound means the law itself has none.
+    """
+    from .flops import BUSBRIDGE2025, FlopPreset, flops_per_token
+
+    need = {"N", "D", "vocab_size", "d_model", "n_layer"} - set(df.columns)
+    if need:
+        raise ValueError(f"runs.csv lacks column(s) {sorted(need)} needed to size the plan")
+    ok = df[df["status"].eq("ok")] if "status" in df else df
+    ok = ok[np.isfinite(ok["N"]) & np.isfinite(ok["D"])]
+    if ok.empty:
+        raise ValueError("no finished run to size the plan from")
+    preset = FlopPreset(n_ctx=int(n_ctx), n_vocab=int(ok["vocab_size"].max()),
+                        rho=float(np.median(ok["d_model"] / ok["n_layer"])), omega=BUSBRIDGE2025.omega)
+    N, D = ok["N"].to_numpy(float), ok["D"].to_numpy(float)
+    N_T = ok["N_T"].to_numpy(float) if "N_T" in ok else np.full(len(ok), np.nan)
+    D_T = ok["D_T"].to_numpy(float) if "D_T" in ok else np.full(len(ok), np.nan)
+    run_C = flops_per_token(N, "attention", preset) * D
+    logits = np.where(np.isfinite(N_T), flops_per_token(np.nan_to_num(N_T, nan=1.0), "attention", preset) / 3 * D, 0)
+    c_max = float(np.max(run_C + logits))
+    Ns, Ds = np.r_[N, N_T[np.isfinite(N_T)]], np.r_[D, D_T[np.isfinite(D_T)]]
+    students = ok["role"].eq("student").to_numpy() if "role" in ok else np.zeros(len(ok), bool)
+    return PlanSetting(
+        compute=tuple(float(c) for c in np.geomspace(c_max, PLAN_SPAN * c_max, PLAN_POINTS)),
+        data_compute=c_max,
+        student_N=float(N[students].max() if students.any() else np.exp(np.median(np.log(N)))),
+        n_bounds=(float(Ns.min() / BOUND_BELOW), float(Ns.max() * BOUND_ABOVE)),
+        d_min=float(Ds.min() / BOUND_BELOW),
+        bounds=(float(min(Ns.min(), Ds.min()) / BOUND_BELOW), float(max(Ns.max(), Ds.max()) * BOUND_ABOVE)),
+        data_N=(float(Ns.min()), float(Ns.max())), data_D=(float(Ds.min()), float(Ds.max())),
+        flops="attention", preset=preset,
+    )
+
+
+def at_bounds(scenario: dict, bounds) -> list[str]:
+    """Names of a distillation scenario's solved quantities (N_T, D_T, D_S) that sit on a bound."""
+    lo, hi = np.log(bounds[0]), np.log(bounds[1])
+    out = []
+    for key, name in (("teacher_N", "N_T"), ("teacher_D", "D_T"), ("student_D", "D_S")):
+        v = scenario.get(key)
+        if v is not None and np.isfinite(v) and v > 0 and min(np.log(v) - lo, hi - np.log(v)) < AT_BOUND_TOL:
+            out.append(name)
+    return out
+
+
+def plan_all(fits: dict, dist, setting: PlanSetting, notes: list) -> dict:
+    """Supervised plan (chinchilla fit) and distillation plan (two-stage fit) at the setting's budgets."""
     from .plan import plan_distillation, plan_supervised
 
     plans: dict = {}
+    C = list(setting.compute)
     if "chinchilla" in fits:
         with _Stage("supervised plan", notes):
-            sp = plan_supervised(fits["chinchilla"], list(PLAN_COMPUTE), strict=False)
+            sp = plan_supervised(fits["chinchilla"], C, flops=setting.flops, preset=setting.preset,
+                                 n_bounds=setting.n_bounds, d_min=setting.d_min, strict=False)
             plans["supervised"] = [p.to_dict() for p in sp]
     if dist is not None:
         with _Stage("distil-or-train plan", notes):
-            from .plot import plot_distil_or_train
+            dp = plan_distillation(dist.supervised, dist, setting.student_N, C, scenarios="all",
+                                   flops=setting.flops, preset=setting.preset, bounds=setting.bounds)
+            plans["distill"] = [p.to_dict() for p in dp]
+            for p in plans["distill"]:
+                for sc in p["scenarios"]:
+                    sc["at_bound"] = at_bounds(sc, setting.bounds)
+    return plans
 
-            C = np.geomspace(PLAN_COMPUTE[0], PLAN_COMPUTE[-1], 7)
-            dp = plan_distillation(dist.supervised, dist, STUDENT_N, C, scenarios="all")
-            names = [s.scenario for s in dp[0].scenarios]
-            sup_loss = np.array([p.supervised["loss"] for p in dp])
-            scen = {n: np.array([p.scenarios[i].student_loss for p in dp]) for i, n in enumerate(names)}
-            p = out / "plots" / "distil_or_train.png"
-            plot_distil_or_train(C, sup_loss, scen, STUDENT_N, path=p)
-            plots["distil or train"] = str(p)
-            plans["distill"] = [p_.to_dict() for p_ in dp]
-    (out / "fits" / "plans.json").write_text(json.dumps(plans, indent=1, default=float))
+
+def _plans(fits: dict, dist, setting: PlanSetting, out: Path, plots: dict, notes: list) -> dict:
+    plans = plan_all(fits, dist, setting, notes)
+    if plans.get("distill"):
+        from .plot import plot_distil_or_train
+
+        dp = plans["distill"]
+        names = [sc["scenario"] for sc in dp[0]["scenarios"]]
+        scen = {n: np.array([p["scenarios"][i]["student_loss"] for p in dp]) for i, n in enumerate(names)}
+        p = out / "plots" / "distil_or_train.png"
+        plot_distil_or_train(np.array(setting.compute), np.array([q["supervised"]["loss"] for q in dp]), scen,
+                             setting.student_N, path=p)
+        plots["distil or train"] = str(p)
+    (out / "fits" / "plans.json").write_text(json.dumps({**plans, "setting": setting.to_dict()}, indent=1, default=float))
     return plans
 
 
@@ -231,22 +326,70 @@ def _write_report(path: Path, doc: dict, df: pd.DataFrame) -> None:
         L.append(f"- **distill** (two-stage, {f['n_points']} students, status {f['status']}): {_fmt_params(f['params'])}")
     if not doc["fits"] and doc["distill"] is None:
         L.append("No law could be fitted; see the notes below.")
-    plans = doc["plans"]
-    L += ["", "## Compute plan (extrapolation well beyond the sweep's ~1e12 FLOPs)", ""]
-    for p in plans.get("supervised", []):
-        L.append(f"- C = {p['compute']:.0e} FLOPs: N* = {p['N']:.3g}, D* = {p['D']:.3g} "
-                 f"({p['tokens_per_param']:.1f} tokens/param), loss {p['loss']:.4f}"
-                 + ("" if p["interior"] else " (no interior optimum: at the size bound)"))
-    for p in plans.get("distill", []):
-        best = min(p["scenarios"], key=lambda s: s["student_loss"])
-        verdict = "distil" if best["vs_supervised"] < 0 else "train supervised"
-        L.append(f"- student N = {p['student_N']:.2g}, C = {p['compute']:.2g}: supervised {p['supervised']['loss']:.4f}, "
-                 f"best distillation ({best['scenario']}) {best['student_loss']:.4f} -> {verdict}")
-    if not plans:
-        L.append("No plan could be made; see the notes below.")
+    L += ["", "## Compute plan", ""] + _plan_lines(doc)
     L += ["", "## Plots", ""]
     for title, p in doc["plots"].items():
         L.append(f"![{title}](plots/{Path(p).name})")
     L += ["", "## Notes and warnings", ""]
     L += [f"- {n}" for n in doc["notes"]] or ["- none"]
     path.write_text("\n".join(L) + "\n")
+
+
+def _plan_lines(doc: dict) -> list[str]:
+    """The report's plan section: the setting, how far it extrapolates, each plan and its caveats."""
+    st, plans = doc["plan_setting"], doc["plans"]
+    if st is None:
+        return ["No plan could be made; see the notes below."]
+    C, c0 = st["compute"], st["data_compute"]
+    (n0, n1), (d0, d1) = st["data_N"], st["data_D"]
+    pr = st["preset"]
+    L = [f"Budgets C = {C[0]:.3g} to {C[-1]:.3g} FLOPs ({len(C)}, log-spaced): 1x to {C[-1] / c0:.0f}x the "
+         f"largest run's compute ({c0:.3g} FLOPs), with C = 3F(N)D and F(N) for this sweep's models "
+         f"(context {pr['n_ctx']}, vocabulary {pr['n_vocab']}, d_model/n_layer {pr['rho']:g}). The runs span "
+         f"N = {n0:.3g}-{n1:.3g} and D = {d0:.3g}-{d1:.3g} tokens; the planner searches N in "
+         f"[{st['n_bounds'][0]:.3g}, {st['n_bounds'][1]:.3g}] (supervised) and N_T, D_S, D_T in "
+         f"[{st['bounds'][0]:.3g}, {st['bounds'][1]:.3g}] (distillation). **Everything below is an "
+         "extrapolation of laws fitted on a handful of tiny runs**; the factors say how far.", ""]
+    fits, dist = doc["fits"], doc["distill"]
+    if "supervised" in plans:
+        f = fits["chinchilla"]
+        L.append(f"Supervised, compute-optimal (chinchilla fit, status {f['status']}):")
+        for p in plans["supervised"]:
+            where = ("interior optimum" if p["interior"] else
+                     "**no interior optimum: N* is on the search bound**, the law keeps improving toward it")
+            L.append(f"- C = {p['compute']:.3g}: N* = {p['N']:.3g} ({p['N'] / n1:.2g}x the largest swept N), "
+                     f"D* = {p['D']:.3g} ({p['D'] / d1:.2g}x the largest swept D), {p['tokens_per_param']:.0f} "
+                     f"tokens/param, loss {p['loss']:.4f}; {where}")
+    else:
+        why = "the chinchilla fit failed" if "chinchilla" not in fits else "planning failed"
+        L.append(f"No supervised plan: {why} (see the notes below).")
+    L.append("")
+    if "distill" in plans:
+        N_S = plans["distill"][0]["student_N"]
+        L.append(f"Distil or train a student of N_S = {N_S:.3g} (the largest swept student), two-stage distillation "
+                 f"fit (status {dist['status']}); the supervised baseline spends all of C on the student:")
+        for p in plans["distill"]:
+            ok = [sc for sc in p["scenarios"] if np.isfinite(sc["student_loss"])]
+            sup = p["supervised"]
+            head = (f"- C = {p['compute']:.3g}: supervised {sup['loss']:.4f} on D = {sup['D']:.3g} "
+                    f"({sup['D'] / d1:.2g}x the largest swept D)")
+            if not ok:
+                L.append(head + "; no distillation scenario is feasible")
+                continue
+            parts = [f"{sc['scenario']} {sc['student_loss']:.4f}"
+                     + (f" (N_T {sc['teacher_N']:.3g})" if sc["teacher_N"] is not None else "")
+                     + (f" [at bound: {', '.join(sc['at_bound'])}]" if sc["at_bound"] else "") for sc in ok]
+            wins = [sc["scenario"] for sc in ok if sc["vs_supervised"] < 0]
+            loses = [sc["scenario"] for sc in ok if sc["vs_supervised"] >= 0]
+            infeasible = [sc["scenario"] for sc in p["scenarios"] if sc not in ok]
+            L.append(head + "; distilled " + "; ".join(parts)
+                     + f" -> distil in: {', '.join(wins) or 'none'}; train supervised in: {', '.join(loses) or 'none'}"
+                     + (f"; infeasible: {', '.join(infeasible)}" if infeasible else ""))
+        L.append("")
+        L.append("A quantity [at bound] has no interior optimum inside the search range: with teacher training "
+                 "free (inference scenario) D_T at the upper bound is expected (LAWS.md §5); elsewhere it means "
+                 "the fitted law does not pin the allocation down at this scale.")
+    else:
+        why = "the distillation fit failed" if dist is None else "planning failed"
+        L.append(f"No distillation plan: {why} (see the notes below).")
+    return L
