@@ -3,8 +3,10 @@
 `fit_law` follows Hoffmann et al. 2022 / Besiroglu et al. 2024 (Huber loss on log residuals,
 multi-start from a grid) with a faster schedule: the objective is evaluated on the law's whole
 initialisation grid in one vectorised pass; a mix of the best and of random grid points (seeded)
-is raced together for a few Newton iterations (`solver.solve_multistart`); the leading starts
-are then polished to convergence. `bootstrap` refits K resamples of the points at once, each
+is raced together for a few Newton iterations (`solver.solve_multistart`) through a Huber-delta
+continuation, keeping the best quarter after each stage (successive halving); the leaders are
+then polished to convergence at the target delta. `n_best` counts the polished leaders that
+reached the best objective. `bootstrap` refits K resamples of the points at once, each
 resample expressed as integer weights, warm-started from the best fit.
 """
 
@@ -275,15 +277,16 @@ def fit_law(
         starts = np.atleast_2d(np.asarray(starts, dtype=np.float64))
         grid_size = len(starts)
     deltas = continuation(delta)
-    race = None
-    for d in deltas:  # smooth (least-squares-like) first, then shrink delta to the target
-        race = solve_multistart(law, logs, log_y, starts if race is None else race.thetas, delta=d, weights=weights,
-                                max_iter=race_iter)
-    order = np.argsort(np.where(np.isfinite(race.objectives), race.objectives, np.inf), kind="stable")
-    lead = order[: min(n_polish, len(order))]
-    polish = solve_multistart(law, logs, log_y, race.thetas[lead], delta=delta, weights=weights, max_iter=max_iter)
-    objectives = race.objectives.copy()
-    objectives[lead] = polish.objectives
+    survivors = starts
+    for i, d in enumerate(deltas):
+        # successive halving: race at each delta (smooth least squares first), keep the best quarter
+        race = solve_multistart(law, logs, log_y, survivors, delta=d, weights=weights, max_iter=race_iter)
+        keep = max(n_polish, len(survivors) // 4) if i < len(deltas) - 1 else n_polish
+        order = np.argsort(np.where(np.isfinite(race.objectives), race.objectives, np.inf), kind="stable")
+        survivors = race.thetas[order[:keep]]
+    lead = order[: len(survivors)]
+    polish = solve_multistart(law, logs, log_y, survivors, delta=delta, weights=weights, max_iter=max_iter)
+    objectives = polish.objectives
     b = int(np.argmin(polish.objectives))
     theta, best = polish.thetas[b], float(polish.objectives[b])
     n_best = int(np.sum(objectives <= best * (1 + SAME_OPTIMUM) + 1e-300))
