@@ -35,14 +35,10 @@ def sup_log_predict(theta, logs):
 
 
 def sup_grid() -> np.ndarray:
-    return product_grid(
-        a=np.arange(0, 30, 5.0),
-        b=np.arange(0, 30, 5.0),
-        e=np.arange(-1, 1.01, 0.5),
-        alpha=np.arange(0, 2.01, 0.5),
-        beta=np.arange(0, 2.01, 0.5),
-        gamma=np.array([0.25, 0.5, 1.0, 1.5]),
-    )
+    """Chinchilla's grid (LAWS.md §1) crossed with four values of gamma."""
+    from .chinchilla import GRID_AXES
+
+    return product_grid(**GRID_AXES, gamma=np.array([0.25, 0.5, 1.0, 1.5]))
 
 
 def sup_natural(theta) -> dict:

@@ -22,15 +22,18 @@ def log_predict(theta, logs):
     return logsumexp(terms, axis=0)
 
 
+#: axes of the 4,500-start grid of Hoffmann et al. / Epoch (LAWS.md §1), in fit space
+GRID_AXES = {
+    "a": np.arange(0, 30, 5.0),
+    "b": np.arange(0, 30, 5.0),
+    "e": np.arange(-1, 1.01, 0.5),
+    "alpha": np.arange(0, 2.01, 0.5),
+    "beta": np.arange(0, 2.01, 0.5),
+}
+
+
 def grid() -> np.ndarray:
-    """The 4,500-start grid of Hoffmann et al. / Epoch (LAWS.md §1)."""
-    return product_grid(
-        a=np.arange(0, 30, 5.0),
-        b=np.arange(0, 30, 5.0),
-        e=np.arange(-1, 1.01, 0.5),
-        alpha=np.arange(0, 2.01, 0.5),
-        beta=np.arange(0, 2.01, 0.5),
-    )
+    return product_grid(**GRID_AXES)
 
 
 def natural(theta) -> dict:
