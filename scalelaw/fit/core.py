@@ -289,7 +289,8 @@ def fit_law(
     objectives = polish.objectives
     b = int(np.argmin(polish.objectives))
     theta, best = polish.thetas[b], float(polish.objectives[b])
-    n_best = int(np.sum(objectives <= best * (1 + SAME_OPTIMUM) + 1e-300))
+    # relative tolerance, with an absolute floor for (near-)exact data whose optimum is ~0
+    n_best = int(np.sum(objectives <= best * (1 + SAME_OPTIMUM) + 1e-12 * delta**2 * n))
     status = STATUS_NAMES[int(polish.status[b])]
     notes = _diagnose(law, runs, logs, theta, n_best)
     if any(n.startswith("at bound") for n in notes):
