@@ -90,10 +90,14 @@ def fit_cmd(
     as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout"),
 ) -> None:
     """Fit a scaling law to run records."""
+    from rich.console import Console
+
     from .fit.run import run_fit
 
-    doc, fit = run_fit(csv, law=law, where=where, n_boot=bootstrap, seed=seed, delta=delta, n_starts=starts,
-                       compute=compute, level=level, supervised_law=supervised_law, method=method)
+    what = f"fitting {law} to {csv}" + (f" + {bootstrap} bootstrap refits" if bootstrap else "")
+    with Console(stderr=True).status(what + " ..."):
+        doc, fit = run_fit(csv, law=law, where=where, n_boot=bootstrap, seed=seed, delta=delta, n_starts=starts,
+                           compute=compute, level=level, supervised_law=supervised_law, method=method)
     if out is not None:
         from .fit import save_fit
 
