@@ -357,8 +357,8 @@ def _plan_lines(doc: dict) -> list[str]:
         for p in plans["supervised"]:
             where = ("interior optimum" if p["interior"] else
                      "**no interior optimum: N* is on the search bound**, the law keeps improving toward it")
-            L.append(f"- C = {p['compute']:.3g}: N* = {p['N']:.3g} ({p['N'] / n1:.2g}x the largest swept N), "
-                     f"D* = {p['D']:.3g} ({p['D'] / d1:.2g}x the largest swept D), {p['tokens_per_param']:.0f} "
+            L.append(f"- C = {p['compute']:.3g}: N* = {p['N']:.3g} ({_x(p['N'] / n1)} the largest swept N), "
+                     f"D* = {p['D']:.3g} ({_x(p['D'] / d1)} the largest swept D), {p['tokens_per_param']:.0f} "
                      f"tokens/param, loss {p['loss']:.4f}; {where}")
     else:
         why = "the chinchilla fit failed" if "chinchilla" not in fits else "planning failed"
@@ -372,7 +372,7 @@ def _plan_lines(doc: dict) -> list[str]:
             ok = [sc for sc in p["scenarios"] if np.isfinite(sc["student_loss"])]
             sup = p["supervised"]
             head = (f"- C = {p['compute']:.3g}: supervised {sup['loss']:.4f} on D = {sup['D']:.3g} "
-                    f"({sup['D'] / d1:.2g}x the largest swept D)")
+                    f"({_x(sup['D'] / d1)} the largest swept D)")
             if not ok:
                 L.append(head + "; no distillation scenario is feasible")
                 continue
@@ -392,4 +392,22 @@ def _plan_lines(doc: dict) -> list[str]:
     else:
         why = "the distillation fit failed" if dist is None else "planning failed"
         L.append(f"No distillation plan: {why} (see the notes below).")
+    floor = doc.get("entropy_floor")
+    if floor is not None:
+        low = [f"{name} (E={f['params']['E']:.3g})" for name, f in fits.items() if f["params"].get("E", floor) < floor]
+        losses = [p["loss"] for p in plans.get("supervised", [])] + [
+            x for p in plans.get("distill", []) for x in
+            [p["supervised"]["loss"]] + [sc["student_loss"] for sc in p["scenarios"]] if np.isfinite(x)]
+        below = [x for x in losses if x < floor]
+        if low or below:
+            L += ["", f"**Warning:** no model can beat the corpus's entropy rate ({floor:.4f} nats/token), but "
+                  + (f"the fitted floor of {', '.join(low)} lies below it" if low else "")
+                  + (" and " if low and below else "")
+                  + (f"{len(below)} of the {len(losses)} planned losses (lowest {min(below):.4f}) do" if below else "")
+                  + ": the fits cannot pin down E from runs this far above it, and the plan's losses at the "
+                  "largest budgets should not be trusted."]
     return L
+
+
+def _x(factor: float) -> str:
+    return f"{factor:.2g}x" if factor < 10 else f"{factor:.0f}x"
