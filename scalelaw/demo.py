@@ -199,26 +199,29 @@ def plan_setting(df: pd.DataFrame, *, n_ctx: int) -> PlanSetting:
 
     Compute is C = 3 F(N) D (Busbridge et al. 2025, LAWS.md §5) with F(N) for the sweep's own
     context length, vocabulary and d_model/n_layer: the paper's preset (32,168-token vocabulary)
-    would make these tiny models' FLOPs almost all vocabulary. The budgets run from the largest
+    would make these tiny models' FLOPs almost all vocabulary (runs without d_model, n_layer and
+    vocab_size columns fall back to C = 6ND). The budgets run from the largest
     run's compute to PLAN_SPAN times it; the bounds are the swept range widened by BOUND_BELOW
     below and BOUND_ABOVE above, so that an optimum on a bound means the law itself has none.
     """
     from .flops import BUSBRIDGE2025, FlopPreset, flops_per_token
 
-    need = {"N", "D", "vocab_size", "d_model", "n_layer"} - set(df.columns)
-    if need:
-        raise ValueError(f"runs.csv lacks column(s) {sorted(need)} needed to size the plan")
     ok = df[df["status"].eq("ok")] if "status" in df else df
     ok = ok[np.isfinite(ok["N"]) & np.isfinite(ok["D"])]
     if ok.empty:
         raise ValueError("no finished run to size the plan from")
-    preset = FlopPreset(n_ctx=int(n_ctx), n_vocab=int(ok["vocab_size"].max()),
-                        rho=float(np.median(ok["d_model"] / ok["n_layer"])), omega=BUSBRIDGE2025.omega)
+    arch = ["vocab_size", "d_model", "n_layer"]
+    if set(arch) <= set(ok.columns) and ok[arch].notna().all().all():
+        flops = "attention"
+        preset = FlopPreset(n_ctx=int(n_ctx), n_vocab=int(ok["vocab_size"].max()),
+                            rho=float(np.median(ok["d_model"] / ok["n_layer"])), omega=BUSBRIDGE2025.omega)
+    else:
+        flops, preset = "6nd", BUSBRIDGE2025
     N, D = ok["N"].to_numpy(float), ok["D"].to_numpy(float)
     N_T = ok["N_T"].to_numpy(float) if "N_T" in ok else np.full(len(ok), np.nan)
     D_T = ok["D_T"].to_numpy(float) if "D_T" in ok else np.full(len(ok), np.nan)
-    run_C = flops_per_token(N, "attention", preset) * D
-    logits = np.where(np.isfinite(N_T), flops_per_token(np.nan_to_num(N_T, nan=1.0), "attention", preset) / 3 * D, 0)
+    run_C = flops_per_token(N, flops, preset) * D
+    logits = np.where(np.isfinite(N_T), flops_per_token(np.nan_to_num(N_T, nan=1.0), flops, preset) / 3 * D, 0)
     c_max = float(np.max(run_C + logits))
     Ns, Ds = np.r_[N, N_T[np.isfinite(N_T)]], np.r_[D, D_T[np.isfinite(D_T)]]
     students = ok["role"].eq("student").to_numpy() if "role" in ok else np.zeros(len(ok), bool)
@@ -230,7 +233,7 @@ def plan_setting(df: pd.DataFrame, *, n_ctx: int) -> PlanSetting:
         d_min=float(Ds.min() / BOUND_BELOW),
         bounds=(float(min(Ns.min(), Ds.min()) / BOUND_BELOW), float(max(Ns.max(), Ds.max()) * BOUND_ABOVE)),
         data_N=(float(Ns.min()), float(Ns.max())), data_D=(float(Ds.min()), float(Ds.max())),
-        flops="attention", preset=preset,
+        flops=flops, preset=preset,
     )
 
 
@@ -343,9 +346,11 @@ def _plan_lines(doc: dict) -> list[str]:
     C, c0 = st["compute"], st["data_compute"]
     (n0, n1), (d0, d1) = st["data_N"], st["data_D"]
     pr = st["preset"]
+    conv = (f"C = 3F(N)D and F(N) for this sweep's models (context {pr['n_ctx']}, vocabulary {pr['n_vocab']}, "
+            f"d_model/n_layer {pr['rho']:g})" if st["flops"] == "attention" else
+            "C = 6ND (the runs do not record the architecture F(N) needs)")
     L = [f"Budgets C = {C[0]:.3g} to {C[-1]:.3g} FLOPs ({len(C)}, log-spaced): 1x to {C[-1] / c0:.0f}x the "
-         f"largest run's compute ({c0:.3g} FLOPs), with C = 3F(N)D and F(N) for this sweep's models "
-         f"(context {pr['n_ctx']}, vocabulary {pr['n_vocab']}, d_model/n_layer {pr['rho']:g}). The runs span "
+         f"largest run's compute ({c0:.3g} FLOPs), with {conv}. The runs span "
          f"N = {n0:.3g}-{n1:.3g} and D = {d0:.3g}-{d1:.3g} tokens; the planner searches N in "
          f"[{st['n_bounds'][0]:.3g}, {st['n_bounds'][1]:.3g}] (supervised) and N_T, D_S, D_T in "
          f"[{st['bounds'][0]:.3g}, {st['bounds'][1]:.3g}] (distillation). **Everything below is an "

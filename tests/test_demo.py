@@ -62,6 +62,20 @@ def test_demo_end_to_end_recovers_the_known_surface(tmp_path, monkeypatch):
     for name in ("loss_curves.png", "supervised_fits.png"):
         assert (out / "plots" / name).stat().st_size > 1000
     assert json.loads((out / "fits" / "chinchilla.json").read_text())
+    # the plan is sized from the runs: budgets from the largest run's compute to PLAN_SPAN times it
+    from scalelaw.demo import PLAN_SPAN
+
+    st = doc["plan_setting"]
+    assert st is not None, doc["notes"]
+    assert st["compute"][-1] == pytest.approx(PLAN_SPAN * st["compute"][0])
+    import pandas as pd
+
+    runs = pd.read_csv(out / "runs.csv")
+    assert list(st["data_N"]) == [runs["N"].min(), runs["N"].max()]
+    assert st["student_N"] == runs.loc[runs["role"] == "student", "N"].max()
+    assert st["bounds"][0] < st["data_N"][0] and st["bounds"][1] > st["data_D"][1]
+    assert "## Compute plan" in report and f"1x to {PLAN_SPAN:.0f}x the largest run's compute" in report
+    assert all(p["interior"] for p in doc["plans"]["supervised"])
     # a second demo reuses every run: nothing retrains
     again = run_demo(out, spec=spec, progress=False)
     assert again["counts"]["done"] == doc["counts"]["done"]
