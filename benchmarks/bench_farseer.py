@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from scalelaw.fit.piecewise import fit_piecewise  # noqa: E402
 from scalelaw.laws.farseer import FARSEER, FARSEER_REFIT  # noqa: E402
 
-GRID = Path("/work/shared/reference/farseer/table4_reconstructed_ND_grid.csv")
+GRID = Path(__file__).resolve().parents[1] / "tests" / "reference" / "farseer" / "table4_reconstructed_ND_grid.csv"
 TARGET = dict(N=2.51e10, D=1e11)
 
 

@@ -18,7 +18,7 @@ from scalelaw.fit import piecewise as pw
 from scalelaw.laws import get_law
 from scalelaw.laws.farseer import FARSEER_EQ15_RAW_N, FARSEER_REFIT, from_raw_n
 
-REF = Path("/work/shared/reference/farseer") if Path("/work/shared/reference/farseer").exists() else None
+REF = Path(__file__).resolve().parent / "reference" / "farseer"
 FARSEER = get_law("farseer")
 
 
@@ -89,7 +89,6 @@ def paper_design(seed=0, noise=5e-4):
     return N, D, L, true
 
 
-@pytest.mark.skipif(REF is None, reason="shared reference data not available")
 def test_piecewise_recovers_paper_design():
     N, D, L, true = paper_design(seed=0)
     assert N.size == 339
@@ -103,7 +102,6 @@ def test_piecewise_recovers_paper_design():
     assert est.sizes.size == 21
 
 
-@pytest.mark.skipif(REF is None, reason="shared reference data not available")
 def test_piecewise_noise_free_is_near_exact():
     N, D, L, true = paper_design(noise=0.0)
     est = pw.estimate_piecewise(N, D, L)

@@ -18,7 +18,7 @@ from scalelaw.plan import PlanFit, plan_distillation, plan_supervised, plan_with
 from scalelaw.plan.distill import solve
 from scalelaw.plan.supervised import chinchilla_closed_form, optimal_allocation
 
-REF = Path("/work/shared/reference/distill/derived_compute_optimal.json")
+REF = Path(__file__).resolve().parent / "reference" / "distill" / "derived_compute_optimal.json"
 KEYS = {"best": "best_case", "inference": "teacher_inference", "pretraining": "teacher_pretraining",
         "pretraining+inference": "teacher_pretraining+inference"}
 
