@@ -38,7 +38,11 @@ TABLE13_N = np.array([
 #: design 1: fixed-M teachers (M_T = 20) and the students' isoFLOP budgets (FLOPs, 3 F(N) D)
 D1_TEACHERS = (0.1983e9, 0.546e9, 0.9755e9, 1.821e9, 4.823e9, 7.747e9)
 D1_BUDGETS = (3e19, 1e20, 3e20, 1e21)
-D1_TOKENS_PER_PARAM = (4.0, 250.0)  # students kept on a profile when M_S lies in this range
+#: design 1 student sizes: every other Table 13 size, 103M to 12.6B, on every budget. Keeping the
+#: large students at the small budgets (M_S down to ~0.03 for 12.6B at 3e19) matters: there the
+#: B'/D_S^beta' term is ~7% of A'/N_S^alpha' at Table 6's values, while at M_S >= 4 it is < 1%.
+D1_STUDENTS = TABLE13_N[::2]
+D1_TOKENS_PER_PARAM = (0.0, 250.0)  # only the long runs of the smallest students are left out
 #: design 2: teacher isoFLOP budgets and the fixed-M (M_S = 20) student sizes
 D2_BUDGETS = (3e19, 1e20, 3e20, 1e21, 3e21)
 D2_TOKENS_PER_PARAM = (8.0, 128.0)
@@ -59,12 +63,12 @@ def _tag(n: float) -> str:
     return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
 
 
-def _isoflop_sizes(C: float, m_range: tuple[float, float]) -> list[tuple[float, float]]:
-    """(N, D) on the isoFLOP profile of budget C for Table 13 sizes with D/N inside m_range."""
-    D = tokens_for_budget(TABLE13_N, C, CONVENTION)
-    M = D / TABLE13_N
+def _isoflop_sizes(C: float, m_range: tuple[float, float], sizes: np.ndarray = TABLE13_N) -> list[tuple[float, float]]:
+    """(N, D) on the isoFLOP profile of budget C for the given sizes with D/N inside m_range."""
+    D = tokens_for_budget(sizes, C, CONVENTION)
+    M = D / sizes
     keep = (M >= m_range[0]) & (M <= m_range[1])
-    return [(float(n), float(d)) for n, d in zip(TABLE13_N[keep], D[keep])]
+    return [(float(n), float(d)) for n, d in zip(sizes[keep], D[keep])]
 
 
 def design() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -89,7 +93,7 @@ def design() -> tuple[pd.DataFrame, pd.DataFrame]:
     for nt in D1_TEACHERS:
         tid = teacher(nt, 20 * nt, "fixedM-teacher")
         for C in D1_BUDGETS:
-            for ns, ds in _isoflop_sizes(C, D1_TOKENS_PER_PARAM):
+            for ns, ds in _isoflop_sizes(C, D1_TOKENS_PER_PARAM, D1_STUDENTS):
                 student(ns, ds, tid, "1:fixedM-teacher/isoFLOP-student")
     for C in D2_BUDGETS:
         for nt, dt in _isoflop_sizes(C, D2_TOKENS_PER_PARAM):
