@@ -245,6 +245,7 @@ plan_app = typer.Typer(help="Compute planning: compute-optimal N and D; distilla
 app.add_typer(plan_app, name="plan")
 
 _FIT_HELP = "a fit JSON file or a built-in set (epoch-chinchilla, busbridge2025)"
+_BOUNDS_HELP = "LO,HI: search range for N_T, D_S, D_T (default 1e6,1e17; lower it for laws fitted on small models)"
 
 
 @plan_app.callback(invoke_without_command=True)
@@ -284,13 +285,15 @@ def plan_distill_cmd(
     draws: int = typer.Option(0, "--draws", help="parameter draws for P(distillation wins) (0 = point plan only)"),
     crossover: bool = typer.Option(False, "--crossover", help="with --draws: also the crossover-budget range"),
     seed: int = typer.Option(0, "--seed", help="seed for the parameter draws"),
+    bounds: Optional[str] = typer.Option(None, "--bounds", help=_BOUNDS_HELP),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout"),
 ) -> None:
     """Distil or train a student of size N_S on budget C: the four scenarios of Busbridge et al. 2025."""
-    from .plan.report import distill_doc, print_distill
+    from .plan.report import distill_doc, parse_bounds, print_distill
 
     doc = distill_doc(fit, student, compute, scenario=scenario, flops=flops, teacher_N=teacher_N,
-                      teacher_loss=teacher_loss, teacher_D=teacher_D, draws=draws, crossover=crossover, seed=seed)
+                      teacher_loss=teacher_loss, teacher_D=teacher_D, draws=draws, crossover=crossover, seed=seed,
+                      bounds=parse_bounds(bounds))
     emit_json(doc) if as_json else print_distill(doc)
 
 
@@ -304,12 +307,14 @@ def plan_frontier_cmd(
     scenario: str = typer.Option("all", "--scenario", help="distillation: all or one scenario"),
     flops: Optional[str] = typer.Option(None, "--flops", help="6nd or attention (default: 6nd supervised, attention distillation)"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="write the frontier figure (PNG)"),
+    bounds: Optional[str] = typer.Option(None, "--bounds", help=_BOUNDS_HELP + "; supervised fits: N in [LO, HI], D >= LO"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout"),
 ) -> None:
     """Plans over a range of budgets (supervised N*, D*, L; or distillation fractions and L_S per scenario)."""
-    from .plan.report import frontier_doc, print_frontier
+    from .plan.report import frontier_doc, parse_bounds, print_frontier
 
-    doc = frontier_doc(fit, compute_min, compute_max, points, student=student, scenario=scenario, flops=flops)
+    doc = frontier_doc(fit, compute_min, compute_max, points, student=student, scenario=scenario, flops=flops,
+                       bounds=parse_bounds(bounds))
     if plot is not None:
         from .plot import plot_plan_frontier
 

@@ -31,35 +31,61 @@ def supervised_doc(fit: str, compute: float, *, flops: str = "6nd", level: float
     return {"fit": fit, **plan.to_dict()}
 
 
+def parse_bounds(text: Optional[str]) -> Optional[tuple[float, float]]:
+    """`--bounds LO,HI` -> (lo, hi) with 0 < lo < hi (None stays None: the planner's default)."""
+    from .distill import check_bounds
+
+    if text is None:
+        return None
+    parts = str(text).split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        lo, hi = (float(x) for x in parts)
+    except ValueError:
+        raise UserError(f"--bounds {text!r}: expected two numbers LO,HI (e.g. 1e6,1e17)") from None
+    return check_bounds((lo, hi))
+
+
 def distill_doc(fit: str, student: float, compute: float, *, scenario: str = "all", flops: str = "attention",
                 teacher_N: Optional[float] = None, teacher_loss: Optional[float] = None,
-                teacher_D: Optional[float] = None, draws: int = 0, crossover: bool = False, seed: int = 0) -> dict:
-    from .distill import parse_scenarios, plan_distillation, plan_with_teacher
+                teacher_D: Optional[float] = None, draws: int = 0, crossover: bool = False, seed: int = 0,
+                bounds: Optional[tuple[float, float]] = None) -> dict:
+    """One distillation plan; `bounds` (lo, hi) limit N_S, N_T, D_S and D_T (None: the planner's default)."""
+    from .distill import BOUNDS, check_bounds, parse_scenarios, plan_distillation, plan_with_teacher
 
+    bounds = BOUNDS if bounds is None else check_bounds(bounds)
     sup, dist = require_distill(fit, *load_plan_fit(fit))
     names = parse_scenarios(scenario)
     if teacher_N is not None or teacher_loss is not None or teacher_D is not None:
         if teacher_N is None:
             raise UserError("--teacher-loss/--teacher-D describe an existing teacher: also give its size --teacher-N")
         return {"fit": fit, **plan_with_teacher(sup, dist, student, compute, teacher_N, teacher_loss=teacher_loss,
-                                                teacher_D=teacher_D, flops=flops)}
-    (plan,) = plan_distillation(sup, dist, student, compute, scenarios=names, flops=flops)
-    doc = {"fit": fit, **plan.to_dict()}
+                                                teacher_D=teacher_D, flops=flops, bounds=bounds)}
+    (plan,) = plan_distillation(sup, dist, student, compute, scenarios=names, flops=flops, bounds=bounds)
+    doc = {"fit": fit, **plan.to_dict(), "bounds": list(bounds)}
     if draws:
         from .decide import crossover_budget, distil_or_train
 
         doc["decisions"] = [distil_or_train(sup, dist, student, compute, scenario=s, flops=flops, n_draws=draws,
-                                            seed=seed) for s in names]
+                                            seed=seed, bounds=bounds) for s in names]
         if crossover:
             doc["crossover"] = [crossover_budget(sup, dist, student, scenario=s, flops=flops, n_draws=draws,
-                                                 seed=seed, points=19, n_grid=28, rounds=6) for s in names]
+                                                 seed=seed, points=19, n_grid=28, rounds=6, bounds=bounds)
+                             for s in names]
     return doc
 
 
 def frontier_doc(fit: str, c_min: float, c_max: float, points: int, *, student: Optional[float] = None,
-                 scenario: str = "all", flops: Optional[str] = None, level: float = 0.9) -> dict:
-    """Plans over a log-spaced range of budgets: supervised (N*, D*, L) or distillation (per scenario)."""
-    from .supervised import check_budget
+                 scenario: str = "all", flops: Optional[str] = None, level: float = 0.9,
+                 bounds: Optional[tuple[float, float]] = None) -> dict:
+    """Plans over a log-spaced range of budgets: supervised (N*, D*, L) or distillation (per scenario).
+
+    `bounds` (lo, hi): the search range of N (and lo the fewest tokens D) for a supervised fit, of
+    N_T, D_S and D_T for a distillation fit (None: the planners' defaults).
+    """
+    from .distill import BOUNDS, check_bounds
+    from .supervised import D_MIN, N_BOUNDS, check_budget
 
     check_budget([c_min, c_max], "compute-min/--compute-max")
     if not 2 <= points <= 500 or c_max <= c_min:
@@ -71,15 +97,20 @@ def frontier_doc(fit: str, c_min: float, c_max: float, points: int, *, student: 
 
         if student is not None:
             raise UserError(f"{fit}: --student needs a distillation fit; this one holds {sup.law.name!r}")
-        plans = plan_supervised(sup, C, flops=flops or "6nd", level=level, strict=False)
-        return {"fit": fit, "kind": "supervised", "flops": flops or "6nd", "plans": [p.to_dict() for p in plans]}
+        n_bounds = N_BOUNDS if bounds is None else check_bounds(bounds)
+        d_min = D_MIN if bounds is None else n_bounds[0]
+        plans = plan_supervised(sup, C, flops=flops or "6nd", level=level, n_bounds=n_bounds, d_min=d_min,
+                                strict=False)
+        return {"fit": fit, "kind": "supervised", "flops": flops or "6nd", "bounds": list(n_bounds),
+                "plans": [p.to_dict() for p in plans]}
     from .distill import plan_distillation
 
     if student is None:
         raise UserError(f"{fit}: a distillation frontier needs --student N_S")
-    plans = plan_distillation(sup, dist, student, C, scenarios=scenario, flops=flops or "attention")
+    bounds = BOUNDS if bounds is None else check_bounds(bounds)
+    plans = plan_distillation(sup, dist, student, C, scenarios=scenario, flops=flops or "attention", bounds=bounds)
     return {"fit": fit, "kind": "distill", "flops": flops or "attention", "student_N": float(student),
-            "plans": [p.to_dict() for p in plans]}
+            "bounds": list(bounds), "plans": [p.to_dict() for p in plans]}
 
 
 def _console():
