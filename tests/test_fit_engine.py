@@ -158,3 +158,40 @@ def test_bootstrap_interval_coverage():
     print("coverage", cover)
     for k, c in cover.items():
         assert 0.7 <= c <= 1.0, (k, c)
+
+
+def test_cli_fit_bootstrap_plot_predict_interval(run_cli, tmp_path):
+    """--bootstrap / --compute / --out / --plot on the CLI, then predict with an interval."""
+    csv = tmp_path / "runs.csv"
+    synthetic("chinchilla", {"E": 1.8, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.36}, noise=0.004, seed=9).to_csv(csv, index=False)
+    out, png = tmp_path / "fit.json", tmp_path / "fit.png"
+    p = run_cli("fit", csv, "--bootstrap", "100", "--compute", "1e21", "--out", out, "--plot", png, "--json")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert set(doc["ci"]) == {"E", "A", "B", "alpha", "beta"}
+    # derived compute-optimal allocation: closed form, with bootstrap intervals around it
+    d, dci = doc["derived"], doc["derived_ci"]
+    assert d["N_opt"] * d["D_opt"] * 6 == pytest.approx(1e21, rel=1e-9)
+    for k in ("a", "b", "G", "N_opt", "D_opt"):
+        assert dci[k][0] <= d[k] <= dci[k][1], k
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    p = run_cli("predict", out, "--N", "1e9", "--D", "2e10", "--json")
+    assert p.returncode == 0, p.stderr
+    pred = json.loads(p.stdout)
+    truth = get_law("chinchilla").predict_natural({"E": 1.8, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.36}, N=1e9, D=2e10)
+    assert pred["interval"][0] < pred["loss"] < pred["interval"][1]
+    assert pred["loss"] == pytest.approx(float(truth), rel=5e-3)
+
+
+def test_prediction_interval_wider_than_confidence_band():
+    df = synthetic("chinchilla", {"E": 1.8, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.36}, noise=0.01, seed=4)
+    fit = fit_law("chinchilla", df)
+    fit.boot = bootstrap(fit, df, n_boot=200, seed=0)
+    N, D = np.array([1e8, 1e9, 5e9]), np.array([5e9, 2e10, 2e11])
+    lo_c, hi_c = fit.predict_interval(0.9, noise=False, N=N, D=D)
+    lo_p, hi_p = fit.predict_interval(0.9, noise=True, N=N, D=D)
+    mid = fit.predict(N=N, D=D)
+    assert np.all(lo_c < mid) and np.all(mid < hi_c)
+    assert np.all(hi_p - lo_p > hi_c - lo_c)
+    # the prediction band reflects the ~1% scatter of new runs around the curve
+    assert np.all((hi_p - lo_p) / mid > 0.02)
