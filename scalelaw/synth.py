@@ -4,7 +4,8 @@ No public teacher-student dataset exists (Busbridge et al. 2025, arXiv 2502.0860
 runs), so this module generates run records on the paper's three experimental designs (§4.1):
 
 1. fixed-M teachers, isoFLOP students: teachers at M_T = D_T/N_T = 20; for each teacher,
-   students along isoFLOP profiles of the student's own training compute;
+   students along isoFLOP profiles of the student's own training compute, from 103M to 12.6B
+   on every budget (the big students at small budgets carry the D_S term);
 2. isoFLOP teachers, fixed-M students: teachers along supervised isoFLOP profiles; students at
    M_S = 20;
 3. fixed-M teachers, fixed-M students: teachers at M_T = 20; students at M_S in {20, 40, 80,
@@ -12,8 +13,8 @@ runs), so this module generates run records on the paper's three experimental de
 
 Model sizes are the paper's Table 13 family (non-embedding N); isoFLOP tokens use C = 3 F(N) D
 (`scalelaw.flops`, "attention" convention, the paper's accounting). The exact size and budget
-choices below are ours (the paper gives the designs, not every grid point); they give 702
-students, close to the paper's 697. Losses come from the supervised law (teachers, supervised runs)
+choices below are ours (the paper gives the designs, not every grid point); they give 744
+students (the paper: 697). Losses come from the supervised law (teachers, supervised runs)
 and the distillation law (students, with the teacher's drawn loss as L_T and the noise-free
 supervised law as Ltilde_S), each times exp(noise * z), z ~ N(0, 1).
 """
@@ -42,7 +43,7 @@ D1_BUDGETS = (3e19, 1e20, 3e20, 1e21)
 #: large students at the small budgets (M_S down to ~0.03 for 12.6B at 3e19) matters: there the
 #: B'/D_S^beta' term is ~7% of A'/N_S^alpha' at Table 6's values, while at M_S >= 4 it is < 1%.
 D1_STUDENTS = TABLE13_N[::2]
-D1_TOKENS_PER_PARAM = (0.0, 250.0)  # only the long runs of the smallest students are left out
+D1_TOKENS_PER_PARAM = (0.0, 128.0)  # only the long runs of the smallest students are left out
 #: design 2: teacher isoFLOP budgets and the fixed-M (M_S = 20) student sizes
 D2_BUDGETS = (3e19, 1e20, 3e20, 1e21, 3e21)
 D2_TOKENS_PER_PARAM = (8.0, 128.0)

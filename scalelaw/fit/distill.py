@@ -39,6 +39,8 @@ N_POLISH = 16
 MAX_ITER = 400
 #: iterations of the final polish of the winner along the law's flat valley
 VALLEY_ITER = 2000
+#: bootstrap resamples start from this many of the fit's leading local optima (see `leading_optima`)
+BOOT_STARTS = 8
 SEARCH_NOTE = (f"objective on all 216,000 grid points; solver from the best {N_REFINE}: 30-iteration race, "
                f"best {N_POLISH} polished to {MAX_ITER} iterations; winner polished to {VALLEY_ITER}")
 
@@ -110,15 +112,18 @@ def fit_distill(
     n_boot: int = 0,
     seed: int = 0,
     boot_supervised: bool = False,
+    boot_starts: int = BOOT_STARTS,
 ):
     """Fit the supervised law, then the distillation law; returns the distill FitResult.
 
     `.supervised` is the stage-1 FitResult; with `n_boot` > 0, `.boot` holds bootstrap
     parameter draws from resampling the students (and, with `boot_supervised`, also the
-    supervised runs, refitting stage 1 and recomputing Ltilde_S in every replicate).
+    supervised runs, refitting stage 1 and recomputing Ltilde_S in every replicate). Every
+    replicate is solved from the `boot_starts` leading optima of the point fit's search and keeps
+    the best (1 = warm start at the point estimate only, as Epoch and the paper do).
     """
     from .._jax import x64
-    from . import bootstrap, fit_law
+    from . import fit_law
 
     x64()
     sup_law = get_law(supervised_law)
@@ -136,11 +141,13 @@ def fit_distill(
                     supervised_law=sup_law.name, n_students=len(students), n_supervised=len(sup_runs))
     fit = dataclasses.replace(fit, supervised=sup_fit, settings=settings)
     if n_boot > 0:
+        leads = leading_optima(fit, logs, log_y, starts, k=boot_starts)
+        settings = dict(settings, boot_starts=len(leads), boot_max_iter=MAX_ITER)
         if boot_supervised:
-            boot = _two_stage_bootstrap(fit, sup_runs, students, n_boot=n_boot, seed=seed)
+            boot = _two_stage_bootstrap(fit, sup_runs, students, leads, n_boot=n_boot, seed=seed)
         else:
-            boot = bootstrap(fit, students, n_boot=n_boot, seed=seed, extra_inputs={"L_sup": l_sup})
-        fit = dataclasses.replace(fit, boot=boot)
+            boot = _multistart_bootstrap(logs, log_y, leads, delta=fit.delta, n_boot=n_boot, seed=seed)
+        fit = dataclasses.replace(fit, boot=boot, settings=settings)
     return fit
 
 
@@ -171,28 +178,89 @@ def search_students(students: Runs, logs: dict, log_y: np.ndarray, l_sup: np.nda
     return fit
 
 
-def _two_stage_bootstrap(fit, sup_runs: Runs, students: Runs, *, n_boot: int, seed: int):
+def leading_optima(fit, logs: dict, log_y: np.ndarray, starts: np.ndarray, *, k: int) -> np.ndarray:
+    """The fit's optimum and the k-1 next-best distinct local optima reached from the grid starts.
+
+    Why: at Table 6's values the student law's optimum lies in a long valley (A'^gamma' and
+    alpha' gamma' are pinned down, A', alpha', gamma' separately and (c1, d1) are not), along
+    which the objective changes by ~1e-5 relative over A' = 10..1e5. A resample warm-started at
+    the point estimate stays near it, so its intervals show only the valley's local curvature.
+    Solving each resample from several of the valley's optima and keeping the best approximates
+    re-running the search per resample (the estimator the bootstrap should mimic) at k times the cost.
+    """
+    from . import solve_multistart
+
+    if k <= 1:
+        return fit.theta[None, :]
+    res = solve_multistart(DISTILL, logs, log_y, starts, delta=fit.delta, max_iter=MAX_ITER)
+    order = np.argsort(np.where(np.isfinite(res.objectives), res.objectives, np.inf), kind="stable")
+    leads = [fit.theta]
+    for i in order:
+        t = res.thetas[i]
+        if np.isfinite(res.objectives[i]) and all(np.max(np.abs(t - u)) > 1e-3 for u in leads):
+            leads.append(t)
+        if len(leads) == k:
+            break
+    return np.stack(leads)
+
+
+def _best_of_starts(logs, log_y, leads: np.ndarray, weights: np.ndarray, *, delta: float):
+    """Solve each weighting (R, n) from every lead; (thetas (R, P), number not converged)."""
+    from . import solve_multistart
+    from .solver import CONVERGED
+
+    r, k = len(weights), len(leads)
+    res = solve_multistart(DISTILL, logs, log_y, np.tile(leads, (r, 1)), delta=delta,
+                           weights=np.repeat(weights, k, axis=0), max_iter=MAX_ITER)
+    obj = np.where(np.isfinite(res.objectives), res.objectives, np.inf).reshape(r, k)
+    best = np.arange(r) * k + np.argmin(obj, axis=1)
+    return res.thetas[best], int(np.sum(res.status[best] != CONVERGED))
+
+
+def _resample_counts(rng, n_boot: int, n: int) -> np.ndarray:
+    idx = rng.integers(0, n, size=(n_boot, n))
+    return np.stack([np.bincount(row, minlength=n) for row in idx]).astype(np.float64)
+
+
+def _multistart_bootstrap(logs, log_y, leads: np.ndarray, *, delta: float, n_boot: int, seed: int, chunk: int = 200):
+    """Resample students (counts as weights); each replicate solved from every lead, best kept."""
+    from . import BootstrapResult
+
+    counts = _resample_counts(np.random.default_rng(seed), n_boot, len(log_y))
+    thetas, failed = [], 0
+    for i in range(0, n_boot, chunk):
+        t, f = _best_of_starts(logs, log_y, leads, counts[i : i + chunk], delta=delta)
+        thetas.append(t)
+        failed += f
+    _warn_failed(failed, n_boot)
+    return BootstrapResult(law=DISTILL, thetas=np.concatenate(thetas), seed=seed, n_failed=failed)
+
+
+def _warn_failed(failed: int, n_boot: int) -> None:
+    if failed:
+        warnings.warn(f"{DISTILL.name}: {failed} of {n_boot} bootstrap refits stopped at the iteration limit "
+                      f"({MAX_ITER}) while creeping along the law's flat valley", ScalelawWarning, stacklevel=3)
+
+
+def _two_stage_bootstrap(fit, sup_runs: Runs, students: Runs, leads: np.ndarray, *, n_boot: int, seed: int):
     """Resample supervised runs and students independently; refit both stages per replicate.
 
     Stage 1 is bootstrapped with the engine's `bootstrap`; each replicate's supervised parameters
-    give a new Ltilde_S, and the students are refitted from the point estimate with counts of a
-    student resample as weights.
+    give a new Ltilde_S, and the students are refitted from every lead with counts of a student
+    resample as weights, keeping the best.
     """
-    from . import BootstrapResult, bootstrap, solve_multistart
-    from .solver import CONVERGED
+    from . import BootstrapResult, bootstrap
 
     sup_boot = bootstrap(fit.supervised, sup_runs, n_boot=n_boot, seed=seed)
-    rng = np.random.default_rng(seed + 1)
-    n = len(students)
+    counts = _resample_counts(np.random.default_rng(seed + 1), n_boot, len(students))
     sup_law = fit.supervised.law
     N, D = students.column("N"), students.column("D")
     thetas = np.empty((n_boot, DISTILL.n_params))
-    failed = sup_boot.n_failed
+    failed = 0
     for k in range(n_boot):
-        l_sup = sup_law.predict(sup_boot.thetas[k], N=N, D=D)
-        logs, log_y = student_logs(students, l_sup)
-        w = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
-        res = solve_multistart(DISTILL, logs, log_y, fit.theta[None, :], delta=fit.delta, weights=w)
-        thetas[k] = res.thetas[0]
-        failed += int(res.status[0] != CONVERGED)
-    return BootstrapResult(law=DISTILL, thetas=thetas, seed=seed, n_failed=failed)
+        logs, log_y = student_logs(students, sup_law.predict(sup_boot.thetas[k], N=N, D=D))
+        t, f = _best_of_starts(logs, log_y, leads, counts[k : k + 1], delta=fit.delta)
+        thetas[k] = t[0]
+        failed += f
+    _warn_failed(failed, n_boot)
+    return BootstrapResult(law=DISTILL, thetas=thetas, seed=seed, n_failed=failed + sup_boot.n_failed)
