@@ -3,6 +3,18 @@
 from __future__ import annotations
 
 
+def _finish(fig, path=None, *, tight: bool = True):
+    """Lay out; with a path, save (110 dpi) and close the figure. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    if tight:
+        fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig
+
+
 def plot_validation(results, path) -> None:
     """Relative error |pred - obs| / obs of each law against N, training runs hollow, held-out
     runs filled (results of `scalelaw.fit.validate`); rollouts get one panel per step."""
@@ -28,9 +40,7 @@ def plot_validation(results, path) -> None:
         ax.set_title("hold-out" if k is None else f"rollout: {k} largest held out", fontsize=9)
     axes[0][0].set_ylabel("|pred - obs| / obs (%)")
     axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _finish(fig, path)
 
 
 def plot_law_surfaces(fits, N, D, loss, path=None):
@@ -67,10 +77,7 @@ def plot_law_surfaces(fits, N, D, loss, path=None):
     ax_r.set_xlabel("N")
     ax_r.set_ylabel("pred / obs - 1 (%)")
     ax_r.legend(fontsize=8)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
+    return _finish(fig, path)
 
 
 def plot_loss_curves(curves, path=None):
@@ -92,11 +99,7 @@ def plot_loss_curves(curves, path=None):
         ax.set_title(f"{role} runs")
         ax.set_xlabel("tokens seen")
     axes[0].set_ylabel("validation loss (nats/token)")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-    return fig
+    return _finish(fig, path)
 
 
 def plot_student_fit(fit, students, path=None):
@@ -136,11 +139,7 @@ def plot_student_fit(fit, students, path=None):
     ax_r.plot([lo, hi], [lo, hi], "k-", lw=0.5)
     ax_r.set_xlabel("observed L_S")
     ax_r.set_ylabel("predicted L_S")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-    return fig
+    return _finish(fig, path)
 
 
 def plot_distil_or_train(compute, supervised_loss, scenario_losses, student_N, path=None):
@@ -161,11 +160,7 @@ def plot_distil_or_train(compute, supervised_loss, scenario_losses, student_N, p
     ax.set_ylabel(f"student loss at N_S = {student_N:.2g}")
     ax.set_title("distil or train? (lower is better)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-    return fig
+    return _finish(fig, path)
 
 
 def plot_plan_frontier(doc, path=None):
@@ -219,11 +214,7 @@ def plot_plan_frontier(doc, path=None):
         ax.set_ylabel("student loss L_S")
         ax.legend(fontsize=7)
         fig.suptitle(f"distillation frontier, N_S = {doc['student_N']:.3g} ({doc['fit']}, {doc['flops']})", fontsize=10)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-    return fig
+    return _finish(fig, path)
 
 
 def _figure(nrows: int, ncols: int, size):
@@ -279,9 +270,7 @@ def plot_fit(fit, csv, where, path) -> None:
         a.scatter([nn[k]], [ll[k]], color=col, marker="*", s=80, zorder=3)
     a.set(xscale="log", xlabel="N", ylabel="predicted loss", title="isoFLOP slices (* = optimum)")
     a.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, path)
 
 
 def plot_distil_map(students, budgets, gaps, path=None):
@@ -312,10 +301,7 @@ def plot_distil_map(students, budgets, gaps, path=None):
         ax.set_xlabel("compute C (FLOPs)")
     axes[0][0].set_ylabel("student size N_S")
     fig.colorbar(m, ax=axes[0].tolist(), label="L_S - L_supervised (nats)")
-    if path is not None:
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-    return fig
+    return _finish(fig, path, tight=False)
 
 
 def plot_capacity_gap(students, L_T, supervised: dict, distill: dict, path=None):
@@ -343,11 +329,7 @@ def plot_capacity_gap(students, L_T, supervised: dict, distill: dict, path=None)
     ax.set_ylabel("student loss L_S")
     ax.set_title("capacity gap: dots = best teacher; dotted = supervised student", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-    return fig
+    return _finish(fig, path)
 
 
 def plot_student_vs_supervised(N_S, D_S, teacher_losses, supervised: dict, distill: dict, path=None):
@@ -374,71 +356,4 @@ def plot_student_vs_supervised(N_S, D_S, teacher_losses, supervised: dict, disti
         ax.set_title(f"N_S = {n:.3g}", fontsize=9)
     axes[0][0].set_ylabel("loss")
     axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-    return fig
-
-
-def plot_capacity_gap(students, L_T, supervised: dict, distill: dict, path=None):
-    """Student loss against teacher loss at fixed (N_S, D_S) (the capacity gap of Busbridge et al.
-    2025, Fig. 4): one line per (N_S, D_S) in `students`, its minimum marked, and the student's
-    supervised loss Ltilde_S dotted. `supervised`/`distill` are natural parameter dicts."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from .laws.busbridge import CHINCHILLA_GAMMA, student_loss
-
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    L_T = np.asarray(L_T, dtype=float)
-    for i, (n, d) in enumerate(students):
-        ls = student_loss(np.full_like(L_T, n), np.full_like(L_T, d), L_T, supervised, distill)
-        k = int(np.argmin(ls))
-        ax.plot(L_T, ls, color=f"C{i}", label=f"N_S={n:.3g}, D_S={d:.3g}")
-        ax.plot(L_T[k], ls[k], "o", color=f"C{i}")
-        ax.axhline(float(CHINCHILLA_GAMMA.predict_natural(supervised, N=n, D=d)), color=f"C{i}", ls=":", lw=0.8)
-    ax.plot(L_T, L_T, "k--", lw=0.6, label="L_S = L_T")
-    ax.set_xlabel("teacher loss L_T")
-    ax.set_ylabel("student loss L_S")
-    ax.set_title("capacity gap: dots = best teacher; dotted = supervised student", fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-    return fig
-
-
-def plot_student_vs_supervised(N_S, D_S, teacher_losses, supervised: dict, distill: dict, path=None):
-    """Student loss over distillation tokens D_S for several teachers, against the supervised
-    curve of the same model (Busbridge et al. 2025, Fig. 5); one panel per student size."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from .laws.busbridge import CHINCHILLA_GAMMA, student_loss
-
-    D_S = np.asarray(D_S, dtype=float)
-    fig, axes = plt.subplots(1, len(N_S), figsize=(4.2 * len(N_S), 3.8), squeeze=False)
-    for ax, n in zip(axes[0], N_S):
-        nn = np.full_like(D_S, n)
-        ax.plot(D_S, CHINCHILLA_GAMMA.predict_natural(supervised, N=nn, D=D_S), "k-", lw=1.5, label="supervised")
-        for i, lt in enumerate(teacher_losses):
-            ax.plot(D_S, student_loss(nn, D_S, np.full_like(D_S, lt), supervised, distill), color=f"C{i}",
-                    label=f"distilled, L_T={lt:g}")
-        ax.set_xscale("log")
-        ax.set_xlabel("D_S (tokens)")
-        ax.set_title(f"N_S = {n:.3g}", fontsize=9)
-    axes[0][0].set_ylabel("loss")
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-    return fig
+    return _finish(fig, path)
