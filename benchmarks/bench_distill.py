@@ -1,6 +1,6 @@
 """Distillation-law fit: our search vs L-BFGS-B from the paper-style start grid, side by side.
 
-Data: the shipped synthetic file (702 students, Table 6 parameters, 0.5% noise). Ltilde_S comes
+Data: the shipped synthetic file (744 students, Table 6 parameters, 0.5% noise). Ltilde_S comes
 from the published supervised law, so this times the distillation stage alone.
 
   ours   : objective at all 216,000 grid points (one vectorised pass), then the engine's batched
@@ -10,8 +10,12 @@ from the published supervised law, so this times the distillation stage alone.
            grid (the paper's procedure on a reduced grid; its time per start is extrapolated to all
            216,000).
 
+With --boot K > 0 it also times K bootstrap resamples solved from the warm start alone (the
+paper's and Epoch's way) and from the fit's BOOT_STARTS leading optima (fit_distill's default),
+including the search for those optima.
+
 Prints wall times, best objectives and their ratio. Run:
-    python benchmarks/bench_distill.py [--brute-starts 300] [--seed 0]
+    python benchmarks/bench_distill.py [--brute-starts 300] [--seed 0] [--boot 50]
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--brute-starts", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--boot", type=int, default=0)
     ap.add_argument("--data", default=str(ROOT / "data" / "synthetic_distill_busbridge2025.csv"))
     args = ap.parse_args()
 
@@ -65,6 +70,9 @@ def main() -> None:
           f"(total {t_grid + t_solve:.1f} s, incl. JIT); best objective {best:.9e} reached by {n_best} starts; "
           f"status {fit.status}")
 
+    if args.boot > 0:
+        bench_bootstrap(fit, logs, log_y, starts, args.boot)
+
     jl = {k: jnp.asarray(v) for k, v in logs.items()}
     jy, w = jnp.asarray(log_y), jnp.ones(len(log_y))
     vg = jax.jit(jax.value_and_grad(lambda th: objective(DISTILL, th, jl, jy, w, delta)))
@@ -89,6 +97,26 @@ def main() -> None:
           f"{int(np.sum(np.asarray(brute) <= b_best * (1 + 1e-6)))} starts reached it")
     print(f"ratio ours/brute objective: {best / b_best:.8f} (<= 1 means ours is at least as good); "
           f"time ratio brute(216k, extrapolated)/ours: {per * 216000 / (t_grid + t_solve):.0f}x")
+
+
+def bench_bootstrap(fit, logs, log_y, starts, n_boot: int) -> None:
+    import warnings
+
+    from scalelaw.fit.distill import BOOT_STARTS, leading_optima, multistart_bootstrap
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        warm = multistart_bootstrap(logs, log_y, fit.theta[None, :], delta=fit.delta, n_boot=n_boot, seed=0)
+        t_warm = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        leads = leading_optima(fit, logs, log_y, starts, k=BOOT_STARTS)
+        t_leads = time.perf_counter() - t0
+        multi = multistart_bootstrap(logs, log_y, leads, delta=fit.delta, n_boot=n_boot, seed=0)
+        t_multi = time.perf_counter() - t0
+    print(f"bootstrap, {n_boot} resamples: warm start only {t_warm:.1f} s ({warm.n_failed} at the iteration limit); "
+          f"from {len(leads)} leading optima {t_multi:.1f} s incl. {t_leads:.1f} s finding them "
+          f"({multi.n_failed} at the limit); ratio {t_multi / t_warm:.1f}x")
 
 
 if __name__ == "__main__":

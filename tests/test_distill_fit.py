@@ -59,7 +59,7 @@ def test_recovery_extrapolates_to_stronger_students_and_bootstrap_coverage():
     from scalelaw.fit.distill import fit_distill
 
     df = synth_distill(noise=0.005, seed=11)
-    fit = fit_distill(df, where="role != 'student' or loss >= 2.3", n_boot=200, seed=1)
+    fit = fit_distill(df, where="role != 'student' or loss >= 2.3", n_boot=100, seed=1)
     held = df[(df.role == "student") & (df.loss < 2.3)]
     assert len(held) > 50
     l_sup = fit.supervised.predict(N=held.N.to_numpy(), D=held.D.to_numpy())
@@ -69,23 +69,25 @@ def test_recovery_extrapolates_to_stronger_students_and_bootstrap_coverage():
     assert mre <= 0.005
     ci = fit.boot.ci(0.9)
     covered = {k: ci[k][0] <= PUBLISHED_DISTILL[k] <= ci[k][1] for k in PUBLISHED_DISTILL}
-    print("90% CIs (lo, hi, true):", {k: (round(ci[k][0], 4), round(ci[k][1], 4), PUBLISHED_DISTILL[k]) for k in ci})
+    print("90% CIs (lo, hi, true):", {k: (float(f"{ci[k][0]:.4g}"), float(f"{ci[k][1]:.4g}"), PUBLISHED_DISTILL[k]) for k in ci})
     print("covered:", covered)
-    # At Table 6's values B'/D_S^beta' is ~0.3% of A'/N_S^alpha' for these students, so the power
-    # term is ~ A'^gamma' N_S^-(alpha' gamma'): only those two combinations are identified, and
-    # (c1, d1) trade along c1 f1 d1^(-1/f1) (the gate's smooth side). Report them too.
+    # The resamples start from the fit's 8 leading optima along the law's flat valley: at Table 6's
+    # values the D_S term is <= 7% of the N_S term (and ~0.3% for most students), so A', alpha',
+    # gamma', B', beta' trade against each other (and c1 against d1) at ~1e-5 relative change of the
+    # objective; their intervals are wide (orders of magnitude for A', B', c1) and say so. Coverage
+    # with a warm start at the point estimate only (boot_starts=1) was 2-5 of 9 on this design.
     nat = fit.boot.natural()
+    P = PUBLISHED_DISTILL
     combos = {
-        "alpha*gamma": (nat["alpha"] * nat["gamma"], PUBLISHED_DISTILL["alpha"] * PUBLISHED_DISTILL["gamma"]),
-        "gamma*log A": (nat["gamma"] * np.log(nat["A"]), PUBLISHED_DISTILL["gamma"] * np.log(PUBLISHED_DISTILL["A"])),
-        "log(c1 f1) - log(d1)/f1": (np.log(nat["c1"] * nat["f1"]) - np.log(nat["d1"]) / nat["f1"],
-                                   np.log(PUBLISHED_DISTILL["c1"] * PUBLISHED_DISTILL["f1"])
-                                   - np.log(PUBLISHED_DISTILL["d1"]) / PUBLISHED_DISTILL["f1"]),
+        "alpha*gamma": (nat["alpha"] * nat["gamma"], P["alpha"] * P["gamma"]),
+        "gamma*log A": (nat["gamma"] * np.log(nat["A"]), P["gamma"] * np.log(P["A"])),
     }
     for k, (draws, true) in combos.items():
         lo, hi = np.percentile(draws, [5, 95])
         print(f"{k}: 90% CI ({lo:.4f}, {hi:.4f}), true {true:.4f}, covered {lo <= true <= hi}")
-    assert covered["f1"]
+        assert lo <= true <= hi, k
+    assert sum(covered.values()) >= 7, covered
+    assert covered["f1"] and covered["c0"]
 
 
 @pytest.mark.slow
