@@ -34,3 +34,22 @@ def assert_one_line_error(proc, *needles):
     assert lines, proc.stderr
     for n in needles:
         assert any(n.lower() in ln.lower() for ln in lines), (n, proc.stderr)
+
+
+# ---------------------------------------------------------------- independent oracles
+
+
+def busbridge_supervised_np(N, D):
+    """Busbridge et al. 2025 Eq. 1 at Table 6's values, written out in plain numpy."""
+    from scalelaw.laws.busbridge import PUBLISHED_SUPERVISED as PS
+
+    return PS["E"] + (PS["A"] / N ** PS["alpha"] + PS["B"] / D ** PS["beta"]) ** PS["gamma"]
+
+
+def busbridge_student_np(N, D, LT):
+    """Busbridge et al. 2025 Eq. 8 at Table 6's values, in linear space (not the LSE form)."""
+    from scalelaw.laws.busbridge import PUBLISHED_DISTILL as PD
+
+    lt = busbridge_supervised_np(N, D)
+    gate = (1 + (LT / (lt * PD["d1"])) ** (1 / PD["f1"])) ** (-PD["c1"] * PD["f1"])
+    return LT + LT ** (-PD["c0"]) * gate * (PD["A"] / N ** PD["alpha"] + PD["B"] / D ** PD["beta"]) ** PD["gamma"]

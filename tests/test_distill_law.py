@@ -12,6 +12,7 @@ from scipy.optimize import minimize_scalar
 from scalelaw.laws.busbridge import PUBLISHED_DISTILL as PD
 from scalelaw.laws.busbridge import PUBLISHED_SUPERVISED as PS
 from scalelaw.laws.busbridge import student_loss
+from conftest import busbridge_student_np, busbridge_supervised_np
 
 # LAWS.md §4 point table: N_S, D_S, L_T, Ltilde_S, L_S
 TABLE = [
@@ -23,15 +24,7 @@ TABLE = [
 ]
 
 
-def sup_np(N, D):
-    return PS["E"] + (PS["A"] / N ** PS["alpha"] + PS["B"] / D ** PS["beta"]) ** PS["gamma"]
-
-
-def student_np(N, D, LT):
-    """Eq. 8 written out directly (linear space)."""
-    lt = sup_np(N, D)
-    gate = (1 + (LT / (lt * PD["d1"])) ** (1 / PD["f1"])) ** (-PD["c1"] * PD["f1"])
-    return LT + LT ** (-PD["c0"]) * gate * (PD["A"] / N ** PD["alpha"] + PD["B"] / D ** PD["beta"]) ** PD["gamma"]
+sup_np, student_np = busbridge_supervised_np, busbridge_student_np
 
 
 def L_S(N, D, LT):

@@ -7,16 +7,10 @@ from scalelaw.laws.busbridge import PUBLISHED_DISTILL as PD
 from scalelaw.laws.busbridge import PUBLISHED_SUPERVISED as PS
 from scalelaw.runs import load_runs, resolve_teachers, write_runs
 from scalelaw.synth import synth_distill
+from conftest import busbridge_student_np, busbridge_supervised_np
 
 
-def sup_np(N, D):
-    return PS["E"] + (PS["A"] / N ** PS["alpha"] + PS["B"] / D ** PS["beta"]) ** PS["gamma"]
-
-
-def student_np(N, D, LT):
-    lt = sup_np(N, D)
-    gate = (1 + (LT / (lt * PD["d1"])) ** (1 / PD["f1"])) ** (-PD["c1"] * PD["f1"])
-    return LT + LT ** (-PD["c0"]) * gate * (PD["A"] / N ** PD["alpha"] + PD["B"] / D ** PD["beta"]) ** PD["gamma"]
+sup_np, student_np = busbridge_supervised_np, busbridge_student_np
 
 
 def test_designs_and_counts():
