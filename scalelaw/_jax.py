@@ -11,3 +11,24 @@ def x64() -> None:
     """Enable float64 in JAX (idempotent)."""
     if not jax.config.jax_enable_x64:
         jax.config.update("jax_enable_x64", True)
+
+
+def enable_compile_cache() -> None:
+    """Reuse compiled kernels across CLI invocations (JAX's persistent compilation cache).
+
+    Short CLI queries spend most of their time compiling. The cache lives in
+    $XDG_CACHE_HOME/scalelaw/jax (default ~/.cache/scalelaw/jax); SCALELAW_NO_JAX_CACHE=1 turns it
+    off. Called by the CLI only, never at import.
+    """
+    import os
+    from pathlib import Path
+
+    if os.environ.get("SCALELAW_NO_JAX_CACHE"):
+        return
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scalelaw" / "jax"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError:  # read-only home: run without the cache
+        return
+    jax.config.update("jax_compilation_cache_dir", str(root))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

@@ -181,6 +181,9 @@ def validate_cmd(
     from .fit.validate import rollout, table, validate_laws
     from .runs import load_runs
 
+    from ._jax import enable_compile_cache
+
+    enable_compile_cache()
     names = [s.strip() for s in laws.split(",") if s.strip()]
     runs = load_runs(csv, where=where)
     kw = dict(method=method, n_starts=n_starts, progress=err)

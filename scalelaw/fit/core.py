@@ -3,9 +3,9 @@
 `fit_law` follows Hoffmann et al. 2022 / Besiroglu et al. 2024 (Huber loss on log residuals,
 multi-start from a grid) with a faster schedule: the objective is evaluated on the law's whole
 initialisation grid in one vectorised pass; a mix of the best and of random grid points (seeded)
-is raced together for a few Newton iterations (`solver.solve_multistart`) through a Huber-delta
-continuation, keeping the best quarter after each stage (successive halving); the leaders are
-then polished to convergence at the target delta. `n_best` counts the polished leaders that
+is raced together for a few Newton iterations (`solver.solve_multistart`) on the smooth problem
+(Huber delta 1e-2); the leaders are carried down a delta continuation to the target and polished
+to convergence there. `n_best` counts the polished leaders that
 reached the best objective. `bootstrap` refits K resamples of the points at once, each
 resample expressed as integer weights, warm-started from the best fit.
 """
@@ -279,9 +279,10 @@ def fit_law(
     deltas = continuation(delta)
     survivors = starts
     for i, d in enumerate(deltas):
-        # successive halving: race at each delta (smooth least squares first), keep the best quarter
+        # race all starts on the smooth problem, then carry the n_polish leaders down the deltas
+        # (two batch shapes in all, so two compilations per law and data size)
         race = solve_multistart(law, logs, log_y, survivors, delta=d, weights=weights, max_iter=race_iter)
-        keep = max(n_polish, len(survivors) // 4) if i < len(deltas) - 1 else n_polish
+        keep = n_polish
         order = np.argsort(np.where(np.isfinite(race.objectives), race.objectives, np.inf), kind="stable")
         survivors = race.thetas[order[:keep]]
     lead = order[: len(survivors)]

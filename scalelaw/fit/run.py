@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from .._jax import enable_compile_cache
 from ..errors import UserError
 from ..laws import get_law
 from ..runs import load_runs
@@ -17,6 +18,7 @@ def run_fit(csv, *, law: str = "chinchilla", where=None, n_boot: int = 0, seed: 
             n_starts: int = 256, compute=None, level: float = 0.9, supervised_law: str = "chinchilla-gamma",
             method: str = "piecewise"):
     """Fit `law` to the runs in `csv`; returns (JSON-ready dict, FitResult)."""
+    enable_compile_cache()
     law_obj = get_law(law)
     if not 0 < level < 1:
         raise UserError(f"--level must be in (0, 1), got {level}")
@@ -60,6 +62,7 @@ def _positive(name: str, x) -> float:
 
 def run_predict(fit_file, *, N, D, teacher_loss=None, level: float = 0.9) -> dict:
     """Loss predicted by a fit (or built-in set) at (N, D) — for a student when a teacher loss is given."""
+    enable_compile_cache()
     fit = load_fit(fit_file)
     N, D = _positive("--N", N), _positive("--D", D)
     doc = {"law": fit.law.name, "N": N, "D": D}

@@ -54,14 +54,14 @@ def objective(law: Law, theta, logs, log_y, weights, delta):
 _CACHE: dict = {}
 
 
-def _compiled(law: Law, max_iter: int):
-    key = (law.name, id(law.log_predict), max_iter)
+def _compiled(law: Law):
+    key = (law.name, id(law.log_predict))
     if key not in _CACHE:
-        _CACHE[key] = jax.jit(partial(_solve_batch, law, max_iter))
+        _CACHE[key] = jax.jit(partial(_solve_batch, law))
     return _CACHE[key]
 
 
-def _solve_batch(law, max_iter, theta0, weights, logs, log_y, delta, lower, upper, ftol):
+def _solve_batch(law, theta0, weights, logs, log_y, delta, lower, upper, ftol, max_iter):
     """theta0 (S,P), weights (S,n): minimise each start's objective independently."""
     f = partial(objective, law)
     mus = jnp.asarray(_MUS)
@@ -152,8 +152,8 @@ def solve_multistart(
     upper = jnp.asarray(law.upper, dtype=jnp.float64)
     starts = jnp.clip(starts, lower, upper)
     jlogs = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in logs.items()}
-    theta, fval, counts, done = _compiled(law, max_iter)(
-        starts, w, jlogs, jnp.asarray(log_y, dtype=jnp.float64), float(delta), lower, upper, float(ftol)
+    theta, fval, counts, done = _compiled(law)(
+        starts, w, jlogs, jnp.asarray(log_y, dtype=jnp.float64), float(delta), lower, upper, float(ftol), int(max_iter)
     )
     status = np.where(np.asarray(done), CONVERGED, MAX_ITER)
     return MultiStartResult(np.asarray(theta), np.asarray(fval), np.asarray(counts), status)

@@ -57,8 +57,7 @@ class Law:
         if missing:
             raise TypeError(f"law {self.name!r} needs inputs {self.inputs}; missing {missing}")
         arrays = np.broadcast_arrays(*[np.asarray(inputs[k], dtype=np.float64) for k in self.inputs])
-        logs = {k: jnp.log(jnp.asarray(a)) for k, a in zip(self.inputs, arrays)}
-        out = jnp.exp(self.log_predict(jnp.asarray(theta, dtype=jnp.float64), logs))
+        out = _jitted_predict(self)(jnp.asarray(theta, dtype=jnp.float64), {k: jnp.asarray(a) for k, a in zip(self.inputs, arrays)})
         return np.asarray(out)
 
     def predict_natural(self, params: Mapping[str, float], **inputs) -> np.ndarray:
@@ -70,3 +69,17 @@ def product_grid(**axes) -> np.ndarray:
     """Cartesian product of 1-D axes, in the order given: shape (prod(len), n_axes)."""
     mesh = np.meshgrid(*[np.asarray(v, dtype=np.float64) for v in axes.values()], indexing="ij")
     return np.stack([m.ravel() for m in mesh], axis=1)
+
+
+_PREDICT: dict = {}
+
+
+def _jitted_predict(law: Law):
+    """exp(log_predict(theta, log inputs)), compiled once per law (eager dispatch costs ~1 s cold)."""
+    key = (law.name, id(law.log_predict))
+    if key not in _PREDICT:
+        import jax
+        import jax.numpy as jnp
+
+        _PREDICT[key] = jax.jit(lambda theta, x: jnp.exp(law.log_predict(theta, {k: jnp.log(v) for k, v in x.items()})))
+    return _PREDICT[key]

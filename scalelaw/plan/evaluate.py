@@ -63,25 +63,3 @@ def log_loss(law, theta, **inputs) -> np.ndarray:
     else:
         out = _compiled(law, False)(theta, logs)
     return np.asarray(out)[:n].reshape(shape)
-
-
-def enable_compile_cache() -> None:
-    """Reuse compiled planner kernels across CLI invocations (JAX's persistent cache).
-
-    Cold queries spend most of their time compiling; the cache lives in $XDG_CACHE_HOME/scalelaw/jax
-    (default ~/.cache). Set SCALELAW_NO_JAX_CACHE=1 to turn it off. Called by the CLI only.
-    """
-    import os
-    from pathlib import Path
-
-    if os.environ.get("SCALELAW_NO_JAX_CACHE"):
-        return
-    import jax
-
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scalelaw" / "jax"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError:  # read-only home: plan without the cache
-        return
-    jax.config.update("jax_compilation_cache_dir", str(root))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

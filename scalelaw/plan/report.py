@@ -16,7 +16,7 @@ from .sources import require_distill, require_supervised
 
 def load_plan_fit(spec: str):
     """As `sources.load_plan_fit`, with JAX's compile cache on (CLI queries are short-lived)."""
-    from .evaluate import enable_compile_cache
+    from .._jax import enable_compile_cache
 
     enable_compile_cache()
     return _load_plan_fit(spec)
