@@ -345,8 +345,12 @@ def _data_meta(runs: Runs, logs) -> dict:
     for k, v in logs.items():
         meta[f"{k}_range"] = [float(np.exp(v.min())), float(np.exp(v.max()))]
     if "N" in logs and "D" in logs:
-        c = 6 * np.exp(logs["N"] + logs["D"])
-        meta["C_range_6nd"] = [float(c.min()), float(c.max())]
+        nd = logs["N"] + logs["D"]
+        lo, hi = int(np.argmin(nd)), int(np.argmax(nd))
+        meta["C_range_6nd"] = [float(6 * np.exp(nd[lo])), float(6 * np.exp(nd[hi]))]
+        # the runs at either end, so a planner can count their compute under any FLOP convention
+        meta["ND_at_C_min"] = [float(np.exp(logs["N"][lo])), float(np.exp(logs["D"][lo]))]
+        meta["ND_at_C_max"] = [float(np.exp(logs["N"][hi])), float(np.exp(logs["D"][hi]))]
     return meta
 
 

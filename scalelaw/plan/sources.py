@@ -37,7 +37,9 @@ def as_planfit(obj, source: str = "") -> PlanFit:
         return PlanFit(law, np.asarray(theta, dtype=np.float64), boot, None, source)
     boot = getattr(getattr(obj, "boot", None), "thetas", None)
     data = getattr(obj, "data", None) or {}
-    data_range = {k: data[f"{k}_range"] for k in ("N", "D") if f"{k}_range" in data} or None
+    data_range = {k: data[f"{k}_range"] for k in ("N", "D") if f"{k}_range" in data}
+    data_range.update({k: data[k] for k in ("ND_at_C_min", "ND_at_C_max") if k in data})
+    data_range = data_range or None
     return PlanFit(
         obj.law,
         np.asarray(obj.theta, dtype=np.float64),

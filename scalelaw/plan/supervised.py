@@ -139,9 +139,16 @@ class SupervisedPlan:
 
 
 def data_compute_range(data_range: Optional[dict], flops: str, preset: FlopPreset = BUSBRIDGE2025):
-    """(C_min, C_max) spanned by the fitted data, from a fit's data_range, or None."""
+    """(C_min, C_max) spanned by the fitted data, from a fit's data_range, or None.
+
+    Uses the runs with the least and most compute when the fit recorded them; otherwise (older fit
+    files, published sets) the corners of the N and D ranges, which can overstate the range.
+    """
     if not data_range:
         return None
+    if "ND_at_C_min" in data_range and "ND_at_C_max" in data_range:
+        (n0, d0), (n1, d1) = data_range["ND_at_C_min"], data_range["ND_at_C_max"]
+        return float(flops_per_token(n0, flops, preset) * d0), float(flops_per_token(n1, flops, preset) * d1)
     if "N" in data_range and "D" in data_range:
         (n0, n1), (d0, d1) = data_range["N"], data_range["D"]
         return float(flops_per_token(n0, flops, preset) * d0), float(flops_per_token(n1, flops, preset) * d1)
