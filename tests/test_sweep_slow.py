@@ -41,15 +41,15 @@ ckpt_every = 5
 device = "cpu"
 [[supervised]]
 sizes = [5e3, 1e4]
-tokens = [2e4, 4e4]
+tokens = [1.6e5, 3.2e5]
 [teachers.t]
 size = 1e4
-tokens = 4e4
+tokens = 3.2e5
 [[students]]
 teachers = ["t"]
 sizes = [5e3]
-tokens = [1e4, 3e4]
-"""
+tokens = [8e4, 2.4e5]
+"""  # enough work (~1.5M tokens) that the sweep outlasts the kills even on an idle machine
 
 
 def _events_ok(store: Store, run_id: str) -> None:
@@ -70,15 +70,17 @@ def test_kill_minus_9_at_random_moments_then_rerun(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "SCALELAW_SWEEP_TRAIN"}
     rng = random.Random(7)
     kills = 0
-    for _ in range(6):
+    for _ in range(12):  # until six kills have landed (a sweep that finishes first is not killed)
         p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
-        time.sleep(rng.uniform(3.0, 14.0))  # worker start-up (torch import) takes a few seconds
+        time.sleep(rng.uniform(2.5, 9.0))  # worker start-up (torch import) takes a few seconds
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
             kills += 1
         p.wait()
         time.sleep(0.2)
+        if kills == 6:
+            break
     assert kills >= 5
     res = subprocess.run(cmd + ["--json"], env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
