@@ -357,6 +357,14 @@ def _data_meta(runs: Runs, logs) -> dict:
 # ------------------------------------------------------------------ bootstrap
 
 
+def resample_counts(rng, n_boot: int, n: int) -> np.ndarray:
+    """(n_boot, n) multiplicities of n points drawn with replacement: a resample as weights."""
+    idx = rng.integers(0, n, size=(n_boot, n))
+    counts = np.zeros((n_boot, n))
+    np.add.at(counts, (np.repeat(np.arange(n_boot), n), idx.ravel()), 1.0)
+    return counts
+
+
 def bootstrap(
     fit: FitResult,
     runs,
@@ -377,10 +385,7 @@ def bootstrap(
     law = fit.law
     logs, log_y = law_inputs(law, runs, extra_inputs)
     n = len(log_y)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    counts = np.zeros((n_boot, n))
-    np.add.at(counts, (np.repeat(np.arange(n_boot), n), idx.ravel()), 1.0)
+    counts = resample_counts(np.random.default_rng(seed), n_boot, n)
     thetas, failed = [], 0
     for i in range(0, n_boot, chunk):
         w = counts[i : i + chunk]

@@ -35,6 +35,7 @@ import pandas as pd
 from ..errors import ScalelawWarning, UserError
 from ..laws import get_law
 from ..laws.busbridge import DISTILL
+from .core import resample_counts
 from ..runs import (
     Runs, apply_where, check_single_n_kind, exclude_unusable, read_table, resolve_teachers, validate,
 )
@@ -225,16 +226,11 @@ def _best_of_starts(logs, log_y, leads: np.ndarray, weights: np.ndarray, *, delt
     return res.thetas[best], int(np.sum(res.status[best] != CONVERGED))
 
 
-def _resample_counts(rng, n_boot: int, n: int) -> np.ndarray:
-    idx = rng.integers(0, n, size=(n_boot, n))
-    return np.stack([np.bincount(row, minlength=n) for row in idx]).astype(np.float64)
-
-
 def multistart_bootstrap(logs, log_y, leads: np.ndarray, *, delta: float, n_boot: int, seed: int, chunk: int = 200):
     """Resample students (counts as weights); each replicate solved from every lead, best kept."""
     from . import BootstrapResult
 
-    counts = _resample_counts(np.random.default_rng(seed), n_boot, len(log_y))
+    counts = resample_counts(np.random.default_rng(seed), n_boot, len(log_y))
     thetas, failed = [], 0
     for i in range(0, n_boot, chunk):
         t, f = _best_of_starts(logs, log_y, leads, counts[i : i + chunk], delta=delta)
@@ -260,7 +256,7 @@ def _two_stage_bootstrap(fit, sup_runs: Runs, students: Runs, leads: np.ndarray,
     from . import BootstrapResult, bootstrap
 
     sup_boot = bootstrap(fit.supervised, sup_runs, n_boot=n_boot, seed=seed)
-    counts = _resample_counts(np.random.default_rng(seed + 1), n_boot, len(students))
+    counts = resample_counts(np.random.default_rng(seed + 1), n_boot, len(students))
     sup_law = fit.supervised.law
     N, D = students.column("N"), students.column("D")
     thetas = np.empty((n_boot, DISTILL.n_params))

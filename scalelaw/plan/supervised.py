@@ -58,11 +58,9 @@ def max_params(C, d_min: float, flops: str, preset: FlopPreset = BUSBRIDGE2025) 
 
 def chinchilla_closed_form(params: dict, C):
     """N*, D* for L = E + A/N^alpha + B/D^beta under C = 6ND (LAWS.md §1)."""
-    A, B, alpha, beta = (np.asarray(params[k], dtype=np.float64) for k in ("A", "B", "alpha", "beta"))
-    a, b = beta / (alpha + beta), alpha / (alpha + beta)
-    G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
-    C6 = np.asarray(C, dtype=np.float64) / 6.0
-    return G * C6**a, C6**b / G
+    from ..laws.chinchilla import compute_optimal
+
+    return compute_optimal(params["A"], params["B"], params["alpha"], params["beta"], C)
 
 
 def optimal_allocation(law, theta, C, *, flops: str = "6nd", preset: FlopPreset = BUSBRIDGE2025,
