@@ -48,22 +48,9 @@ class BootstrapResult:
 
     def predict_draws(self, **inputs) -> np.ndarray:
         """Predictions under every draw: shape (K, *broadcast(inputs))."""
-        return np.stack([self.law.predict(t, **inputs) for t in self.thetas]) if len(self.thetas) < 64 else _vmapped_predict(
-            self.law, self.thetas, inputs
-        )
+        from ..laws.evaluate import log_loss
 
-
-def _vmapped_predict(law: Law, thetas, inputs) -> np.ndarray:
-    from .._jax import x64
-
-    x64()
-    import jax
-    import jax.numpy as jnp
-
-    arrays = np.broadcast_arrays(*[np.asarray(inputs[k], dtype=np.float64) for k in law.inputs])
-    logs = {k: jnp.log(jnp.asarray(a)) for k, a in zip(law.inputs, arrays)}
-    out = jax.vmap(lambda t: jnp.exp(law.log_predict(t, logs)))(jnp.asarray(thetas))
-    return np.asarray(out)
+        return np.exp(log_loss(self.law, self.thetas, **{k: np.asarray(v, dtype=np.float64)[None] for k, v in inputs.items()}))
 
 
 @dataclass

@@ -47,18 +47,13 @@ class Law:
         return len(self.params)
 
     def predict(self, theta, **inputs) -> np.ndarray:
-        """Loss at the given inputs (positive arrays, broadcastable), float64 numpy."""
-        from .._jax import x64
+        """Loss at the given inputs (positive arrays, broadcastable), float64 numpy.
 
-        x64()
-        import jax.numpy as jnp
+        theta (P,) evaluates one parameter vector; see `laws.evaluate.log_loss` for batches.
+        """
+        from .evaluate import log_loss
 
-        missing = [k for k in self.inputs if k not in inputs]
-        if missing:
-            raise TypeError(f"law {self.name!r} needs inputs {self.inputs}; missing {missing}")
-        arrays = np.broadcast_arrays(*[np.asarray(inputs[k], dtype=np.float64) for k in self.inputs])
-        out = _jitted_predict(self)(jnp.asarray(theta, dtype=jnp.float64), {k: jnp.asarray(a) for k, a in zip(self.inputs, arrays)})
-        return np.asarray(out)
+        return np.exp(log_loss(self, theta, **inputs))
 
     def predict_natural(self, params: Mapping[str, float], **inputs) -> np.ndarray:
         """Like `predict`, from parameters in the paper's parameterisation."""
@@ -70,16 +65,3 @@ def product_grid(**axes) -> np.ndarray:
     mesh = np.meshgrid(*[np.asarray(v, dtype=np.float64) for v in axes.values()], indexing="ij")
     return np.stack([m.ravel() for m in mesh], axis=1)
 
-
-_PREDICT: dict = {}
-
-
-def _jitted_predict(law: Law):
-    """exp(log_predict(theta, log inputs)), compiled once per law (eager dispatch costs ~1 s cold)."""
-    key = (law.name, id(law.log_predict))
-    if key not in _PREDICT:
-        import jax
-        import jax.numpy as jnp
-
-        _PREDICT[key] = jax.jit(lambda theta, x: jnp.exp(law.log_predict(theta, {k: jnp.log(v) for k, v in x.items()})))
-    return _PREDICT[key]

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..flops import BUSBRIDGE2025, FlopPreset, flops_per_token
-from .evaluate import log_loss
+from ..laws.evaluate import log_loss
 from .search import newton_polish, zoom_minimise
 from .sources import PlanFit, as_planfit
 from .supervised import check_budget, check_convention

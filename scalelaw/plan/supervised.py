@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ScalelawWarning, UserError
 from ..flops import BUSBRIDGE2025, CONVENTIONS, FlopPreset, flops_per_token
-from .evaluate import log_loss
+from ..laws.evaluate import log_loss
 from .search import newton_polish, zoom_minimise
 from .sources import as_planfit
 

@@ -1,5 +1,8 @@
 """Evaluate a law's loss for one parameter vector or a batch of them (bootstrap draws).
 
+The one place laws are evaluated numerically: `Law.predict`, bootstrap prediction bands and the
+planner all come here.
+
 Only the `Law` interface is used: `law.log_predict(theta, logs)` is pure jnp and vmappable. We
 jit one element-wise function per law and feed it flat arrays padded to power-of-two lengths, so a
 planning session compiles a handful of shapes instead of one per call site (compilation, not
