@@ -14,6 +14,26 @@ from .core import bootstrap, derived_ci, derived_quantities, fit_law
 from .io import load_fit
 
 
+METHODS = ("piecewise", "end-to-end")
+
+
+def _is_piecewise(law, method: str) -> bool:
+    if method not in METHODS:
+        raise UserError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    return law.name == "farseer" and method == "piecewise"
+
+
+def fit_supervised(law, runs, *, method: str = "piecewise", delta=None, n_starts: int | None = None, seed: int = 0):
+    """Fit a supervised law: Farseer by its authors' piecewise procedure unless method is
+    end-to-end; every other law (and end-to-end Farseer) with the multi-start fitter."""
+    if _is_piecewise(law, method):
+        from .piecewise import fit_piecewise
+
+        return fit_piecewise(runs, delta=delta)
+    kw = {} if n_starts is None else {"n_starts": n_starts}
+    return fit_law(law, runs, delta=delta, seed=seed, **kw)
+
+
 def run_fit(csv, *, law: str = "chinchilla", where=None, n_boot: int = 0, seed: int = 0, delta=None,
             n_starts: int = 256, compute=None, level: float = 0.9, supervised_law: str = "chinchilla-gamma",
             method: str = "piecewise"):
@@ -30,17 +50,11 @@ def run_fit(csv, *, law: str = "chinchilla", where=None, n_boot: int = 0, seed: 
         from .distill import fit_distill
 
         fit = fit_distill(csv, where=where, supervised_law=supervised_law, delta=delta, n_boot=n_boot, seed=seed)
-    elif law_obj.name == "farseer" and method == "piecewise":
-        if n_boot:
-            raise UserError("--bootstrap is available for end-to-end fits; use --method end-to-end with farseer")
-        from .piecewise import fit_piecewise
-
-        fit = fit_piecewise(load_runs(csv, where=where), delta=delta)
-    elif method not in ("piecewise", "end-to-end"):
-        raise UserError(f"--method must be piecewise or end-to-end, got {method!r}")
     else:
+        if n_boot and _is_piecewise(law_obj, method):
+            raise UserError("--bootstrap is available for end-to-end fits; use --method end-to-end with farseer")
         runs = load_runs(csv, where=where)
-        fit = fit_law(law_obj, runs, delta=delta, n_starts=n_starts, seed=seed)
+        fit = fit_supervised(law_obj, runs, method=method, delta=delta, n_starts=n_starts, seed=seed)
         if n_boot:
             fit.boot = bootstrap(fit, runs, n_boot=n_boot, seed=seed)
     doc = fit.to_dict(level)

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
+from .run import METHODS, fit_supervised
 
-METHODS = ("piecewise", "end-to-end")
 
 
 @dataclass
@@ -102,17 +102,6 @@ def _check_law(law, df: pd.DataFrame, n_train: int):
         raise UserError(f"law {law.name!r} cannot be fitted: the training runs need >= 2 distinct N and D")
 
 
-def _fit(law, train_df: pd.DataFrame, method: str, n_starts: int | None):
-    if law.name == "farseer" and method == "piecewise":
-        from .piecewise import fit_piecewise
-
-        return fit_piecewise(train_df)
-    from . import fit_law
-
-    kw = {} if n_starts is None else {"n_starts": n_starts}
-    return fit_law(law, train_df, **kw)
-
-
 def validate_one(law_name: str, df: pd.DataFrame, test: np.ndarray, holdout: str, *,
                  method: str = "piecewise", n_starts: int | None = None) -> LawValidation:
     """Fit one law on ~test rows and measure its errors; UserError if it cannot be fitted."""
@@ -126,9 +115,11 @@ def validate_one(law_name: str, df: pd.DataFrame, test: np.ndarray, holdout: str
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = _fit(law, train_df, used, n_starts)
+        fit = fit_supervised(law, train_df, method=used, n_starts=n_starts)
     out.seconds = time.perf_counter() - t0
-    out.warnings = list(dict.fromkeys([str(w.message) for w in caught] + list(getattr(fit, "warnings", []))))
+    prefix = f"{law.name}: "  # emitted warnings carry the law's name; fit.warnings do not
+    msgs = [str(w.message) for w in caught] + list(getattr(fit, "warnings", []))
+    out.warnings = list(dict.fromkeys(m[len(prefix):] if m.startswith(prefix) else m for m in msgs))
     out.status, out.params = fit.status, {k: float(v) for k, v in fit.params.items()}
     out.max_train_N = float(train_df["N"].max())
     parts = {}
@@ -153,7 +144,7 @@ def validate_laws(runs, laws: list[str], *, holdout_largest: int | None = None, 
     still run; if every law asked for fails, the first failure is raised as a UserError.
     """
     df = _frame(runs)
-    if method not in METHODS:
+    if method not in METHODS:  # checked up front, before any fit runs
         raise UserError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     if not laws:
         raise UserError("--laws is empty; name at least one law, e.g. --laws chinchilla,farseer")
