@@ -277,7 +277,7 @@ def test_busy_run_is_not_trained_twice(tmp_path, fake_env):
 def test_plan_estimates_match_the_trainers_own(tmp_path):
     """The torch-free estimate used by `sweep plan` equals scalelaw.train.run.estimate_run."""
     from scalelaw.train.config import TrainConfig
-    from scalelaw.train.run import estimate_run
+    from scalelaw.train.estimate import estimate_run
 
     spec = load_spec(write_spec(tmp_path))
     by_id = {r.run_id: r for r in spec.runs}

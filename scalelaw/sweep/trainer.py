@@ -8,7 +8,6 @@ a fast stand-in with the same contract: train(cfg, run_dir, *, resume, run_id, p
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
 
@@ -45,52 +44,14 @@ def resolve(cfg: dict, where: str) -> dict:
         raise UserError(f"{where}: bad training settings ({e})") from None
 
 
-def _vocab(tc) -> int:
-    """The output vocabulary: vocab_size, or the corpus's own (read without loading tokens)."""
-    if tc.vocab_size:
-        return tc.vocab_size
-    return _corpus_vocab(tc.corpus, tc.corpus_seed)
-
-
-@functools.lru_cache(maxsize=None)
-def _corpus_vocab(corpus: str, seed: int) -> int:
-    from ..train.corpus import corpus_vocab_size
-
-    return corpus_vocab_size(corpus, seed=seed)
-
-
 def estimate_raw(cfg: dict, teacher_cfg: dict | None = None) -> dict:
-    """Parameters by kind, steps and training FLOPs of a run, without importing torch.
+    """Parameters by kind, steps, tokens and training FLOPs (teacher forwards included for
+    students) of a run: the trainer's own torch-free `scalelaw.train.estimate.estimate_run`."""
+    from ..train.estimate import estimate_run
 
-    Same counting as `scalelaw.train.run.estimate_run` (exact counts from `scalelaw.flops`), kept
-    torch-free so that `sweep plan` is instant.
-    Students also pay one teacher forward per token (2 FLOPs per multiply-add, as in
-    `scalelaw.flops.arch_forward_flops_per_token`).
-    """
-    from ..flops import arch_forward_flops_per_token, param_counts
-
-    tc = make_config(cfg)
-    shape = tc.resolve_shape(_vocab(tc))
-    counts = param_counts(shape["n_layer"], shape["d_model"], shape["d_ff"], shape["n_head"], shape["vocab"],
-                          tie_embeddings=shape["tie_embeddings"], qk_norm=shape["qk_norm"])
-    per_step = tokens_per_step(cfg)
-    steps = -(-int(tc.tokens) // per_step)
-    D = steps * per_step
-    fwd = arch_forward_flops_per_token(shape["n_layer"], shape["d_model"], shape["d_ff"], shape["vocab"], shape["n_ctx"])
-    flops = 3.0 * fwd * D
-    if teacher_cfg is not None:
-        flops += _forward_per_token(teacher_cfg) * D
-    return {"params_nonembedding": counts["nonembedding"], "params_embedding": counts["embedding"],
-            "params_total": counts["total"], "steps": steps, "tokens": D, "shape": shape,
-            "flops_6nd": 6.0 * counts["nonembedding"] * D, "flops_exact": flops}
-
-
-def _forward_per_token(cfg: dict) -> float:
-    from ..flops import arch_forward_flops_per_token
-
-    tc = make_config(cfg)
-    s = tc.resolve_shape(_vocab(tc))
-    return arch_forward_flops_per_token(s["n_layer"], s["d_model"], s["d_ff"], s["vocab"], s["n_ctx"])
+    e = estimate_run(make_config(cfg), teacher_cfg=None if teacher_cfg is None else make_config(teacher_cfg))
+    keys = ("params_nonembedding", "params_embedding", "params_total", "steps", "shape", "flops_6nd", "flops_exact")
+    return {**{k: e[k] for k in keys}, "tokens": e["D"]}
 
 
 def nonembedding_params(cfg: dict) -> float:

@@ -32,10 +32,10 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
-from ..flops import arch_forward_flops_per_token, param_counts
 from .config import TrainConfig
-from .corpus import SyntheticCorpus, corpus_vocab_size, load_corpus
+from .corpus import SyntheticCorpus, load_corpus
 from .distill import distill_loss
+from .estimate import plan_run, resolve_vocab
 from .model import build_model
 from .throughput import mfu as compute_mfu
 
@@ -46,62 +46,6 @@ DIVERGENCE_MARGIN = 1.0
 
 
 # ---------------------------------------------------------------------------- planning
-def estimate_run(cfg: TrainConfig, *, teacher_cfg: TrainConfig | None = None) -> dict:
-    """Parameters by kind, steps, tokens and FLOPs of a run, without training.
-
-    For a student, the teacher's shape comes from `teacher_cfg` or, if omitted, from
-    `<teacher_dir>/config.json` when it exists; otherwise teacher FLOPs are None.
-    """
-    cfg.validate()
-    vocab = _vocab(cfg, corpus_vocab_size(cfg.corpus, seed=cfg.corpus_seed))
-    teacher_shape = None
-    if cfg.role == "student":
-        if teacher_cfg is not None:
-            teacher_shape = teacher_cfg.resolve_shape(vocab)
-        else:
-            tc = Path(cfg.teacher_dir) / "config.json"
-            if tc.is_file():
-                teacher_shape = json.loads(tc.read_text())["shape"]
-    return _plan(cfg, vocab, teacher_shape, world=int(os.environ.get("WORLD_SIZE", "1")))
-
-
-def _vocab(cfg: TrainConfig, corpus_vocab: int) -> int:
-    if cfg.vocab_size and cfg.vocab_size < corpus_vocab:
-        raise UserError(f"config: key 'vocab_size': {cfg.vocab_size} is smaller than the corpus "
-                        f"vocabulary ({corpus_vocab}); use 0 for the corpus's own")
-    return cfg.vocab_size or corpus_vocab
-
-
-def _plan(cfg: TrainConfig, vocab: int, teacher_shape: dict | None, world: int = 1) -> dict:
-    shape = cfg.resolve_shape(vocab)
-    counts = param_counts(shape["n_layer"], shape["d_model"], shape["d_ff"], shape["n_head"], vocab,
-                          tie_embeddings=shape["tie_embeddings"], qk_norm=shape["qk_norm"])
-    tokens_per_step = cfg.batch_size * cfg.grad_accum * cfg.block_size * world
-    steps = max(1, -(-cfg.tokens // tokens_per_step))
-    D = steps * tokens_per_step
-    N = counts["nonembedding"]
-    fwd = arch_forward_flops_per_token(shape["n_layer"], shape["d_model"], shape["d_ff"], vocab, cfg.block_size)
-    teacher_fwd = None
-    if teacher_shape is not None:
-        teacher_fwd = arch_forward_flops_per_token(teacher_shape["n_layer"], teacher_shape["d_model"],
-                                                   teacher_shape["d_ff"], teacher_shape["vocab"], cfg.block_size)
-    teacher_flops = teacher_fwd * D if teacher_fwd is not None else None
-    if cfg.lr_rule == "steplaw":  # Li et al. 2025 ("Predictable Scale I"), LAWS.md §7
-        lr = 1.79 * N**-0.713 * D**0.307
-    else:
-        lr = cfg.lr
-    warmup = cfg.warmup_steps if cfg.warmup_steps >= 0 else min(2000, int(0.05 * steps))
-    return {
-        "shape": shape, "vocab_size": vocab, "N": N,
-        "params_nonembedding": N, "params_embedding": counts["embedding"], "params_total": counts["total"],
-        "tokens_per_step": tokens_per_step, "steps": steps, "D": D,
-        "forward_flops_per_token": fwd, "train_flops_per_token": 3.0 * fwd,
-        "flops_6nd": 6.0 * N * D,
-        "flops_exact": 3.0 * fwd * D + (teacher_flops or 0.0),
-        "teacher_flops": teacher_flops, "lr": lr, "warmup_steps": min(warmup, steps),
-    }
-
-
 def lr_at(step: int, peak: float, warmup: int, total: int, min_ratio: float) -> float:
     """Linear warmup to `peak` over `warmup` steps, then cosine to `min_ratio * peak` at `total`."""
     if step < warmup:
@@ -244,11 +188,11 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = True, run_id: str | None 
     if dev.type == "cpu" and cfg.cpu_threads:
         torch.set_num_threads(cfg.cpu_threads)
     corpus = load_corpus(cfg.corpus, seed=cfg.corpus_seed, val_fraction=cfg.val_fraction)
-    vocab = _vocab(cfg, corpus.vocab_size)
+    vocab = resolve_vocab(cfg, corpus.vocab_size)
     teacher = teacher_record = teacher_shape = None
     if cfg.role == "student":
         teacher, teacher_record, teacher_shape = load_teacher(cfg.teacher_dir, vocab, cfg.block_size, dev)
-    plan = _plan(cfg, vocab, teacher_shape, dist.world)
+    plan = plan_run(cfg, vocab, teacher_shape, dist.world)
     run_id = run_id or default_run_id(cfg)
     split = cfg.effective_split()
     use_bf16 = cfg.dtype == "bfloat16" or (cfg.dtype == "auto" and dev.type == "cuda")
