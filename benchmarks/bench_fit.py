@@ -84,7 +84,8 @@ def main() -> None:
     print(f"scalelaw fit_law warm, same rounds: {', '.join(f'{t:.2f}' for t in t_warms)} s; objective {warm.objective:.10e}")
     print(f"speed-up per round (reference / ours, side by side): {', '.join(f'{r:.0f}x' for r in ratios)}; "
           f"median {np.median(ratios):.0f}x")
-    print(f"cold fit (first call, incl. JIT compile): {t_cold:.2f} s = {np.median(t_refs) / t_cold:.0f}x faster than the median reference")
+    print(f"cold fit (first call, incl. JIT compile): {t_cold:.2f} s = {np.median(t_refs) / t_cold:.0f}x faster than the median "
+          f"reference; objective {cold.objective:.10e}")
     print(f"same optimum: ours - reference = {warm.objective - ref_best:+.3e} (relative {(warm.objective - ref_best) / ref_best:+.2e})")
     print(f"bootstrap {args.boot} resamples: {t_boot:.2f} s = {t_boot / t_warm_after:.1f} warm fits "
           f"({boot.n_failed} hit the iteration limit)")

@@ -108,7 +108,7 @@ def design() -> tuple[pd.DataFrame, pd.DataFrame]:
                 student(ns, m * ns, tid, "3:fixedM-teacher/fixedM-student")
     for n in SUP_N:
         for m in SUP_M:
-            rid = teacher(n, m * n, "supervised-grid", role="supervised")
+            teacher(n, m * n, "supervised-grid", role="supervised")
     return pd.DataFrame(list(teachers.values())), pd.DataFrame(students)
 
 

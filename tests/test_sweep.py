@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd

@@ -3,8 +3,6 @@
 import numpy as np
 import pandas as pd
 
-from scalelaw.laws.busbridge import PUBLISHED_DISTILL as PD
-from scalelaw.laws.busbridge import PUBLISHED_SUPERVISED as PS
 from scalelaw.runs import load_runs, resolve_teachers, write_runs
 from scalelaw.synth import synth_distill
 from conftest import busbridge_student_np, busbridge_supervised_np

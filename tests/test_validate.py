@@ -101,16 +101,8 @@ def test_cli_too_few_training_runs_for_law(tmp_path):
     assert_user_error(*cli(p, "--laws", "chinchilla-gamma")[::2], "6 parameters", "4 run")
 
 
-def _needs_fit_law():
-    try:
-        from scalelaw.fit import fit_law  # noqa: F401
-    except ImportError:
-        pytest.skip("fit engine (scalelaw.fit.fit_law) not available")
-
-
 def test_farseer_piecewise_extrapolates_its_own_surface():
     """Exact Farseer data on a sqrt(2) grid: the held-out largest size is predicted almost exactly."""
-    _needs_fit_law()
     res = validate_laws(farseer_grid(noise=2e-4), ["farseer"], holdout_largest=1)
     (r,) = res
     assert r.error is None and r.n_test == 9 and r.n_train == 45
@@ -119,7 +111,6 @@ def test_farseer_piecewise_extrapolates_its_own_surface():
 
 def test_skipped_law_is_reported_while_others_run(tmp_path):
     """Chinchilla's own data (one or few D per N): farseer skipped with the reason, chinchilla scored."""
-    _needs_fit_law()
     df = pd.read_csv(ROOT / "data" / "chinchilla_epoch.csv")
     df = df.drop(df["loss"].nlargest(5).index)
     p = tmp_path / "ch.csv"

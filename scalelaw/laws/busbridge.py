@@ -15,7 +15,6 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 from jax.nn import softplus
-from jax.scipy.special import logsumexp
 
 from .base import Law, product_grid
 
