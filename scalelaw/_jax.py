@@ -13,18 +13,24 @@ def x64() -> None:
         jax.config.update("jax_enable_x64", True)
 
 
-def enable_compile_cache() -> None:
-    """Reuse compiled kernels across CLI invocations (JAX's persistent compilation cache).
+_CACHE_SET = False
 
-    Short CLI queries spend most of their time compiling. The cache lives in
+
+def enable_compile_cache() -> None:
+    """Reuse compiled kernels across processes (JAX's persistent compilation cache).
+
+    A first fit spends most of its time compiling. The cache lives in
     $XDG_CACHE_HOME/scalelaw/jax (default ~/.cache/scalelaw/jax); SCALELAW_NO_JAX_CACHE=1 turns it
-    off. Called by the CLI only, never at import.
+    off. Called by the CLI and by the solver before its first compilation (so the Python API
+    shares the cache), never at import; idempotent.
     """
     import os
     from pathlib import Path
 
-    if os.environ.get("SCALELAW_NO_JAX_CACHE"):
+    global _CACHE_SET
+    if _CACHE_SET or os.environ.get("SCALELAW_NO_JAX_CACHE"):
         return
+    _CACHE_SET = True
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scalelaw" / "jax"
     try:
         root.mkdir(parents=True, exist_ok=True)

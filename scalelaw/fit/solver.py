@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..errors import UserError
 from ..laws.base import Law
 
 CONVERGED, MAX_ITER = 0, 1
@@ -75,6 +76,104 @@ def objective(law: Law, theta, logs, log_y, weights, delta, penalty=1.0, kind: s
 
 _CACHE: dict = {}
 
+#: bytes of float64 work per (start, point) pair in one chunk: the objective, its gradient and
+#: Hessian by forward-over-reverse differentiation (~P^2 + a few P temporaries per point) and the
+#: damping candidates' objectives (len(_MUS) per point), with headroom for XLA's temporaries
+def _bytes_per_pair(P: int) -> int:
+    return 8 * 4 * (P * P + 4 * P + len(_MUS) + 8)
+
+
+#: working-memory budget for the chunked intermediates (the rest of a fit is O(points))
+WORK_BYTES = 256 * 2**20
+#: point chunks are powers of two in [MIN_CHUNK, MAX_CHUNK]: few compiled shapes, short scans
+MIN_CHUNK, MAX_CHUNK = 64, 8192
+
+
+def available_bytes() -> int:
+    """Memory this process may still use: MemAvailable, or SCALELAW_MEMORY_GB if set lower."""
+    import os
+
+    avail = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError):
+            avail = 8 * 2**30
+    cap = os.environ.get("SCALELAW_MEMORY_GB")
+    if cap:
+        try:
+            avail = min(avail, int(float(cap) * 2**30))
+        except ValueError:
+            raise UserError(f"SCALELAW_MEMORY_GB={cap!r}: expected a number of GB") from None
+    return avail
+
+
+def plan_chunks(n_rows: int, n_batch: int, P: int, *, per_batch_weights: bool, n_inputs: int, what: str) -> tuple[int, int]:
+    """(chunk, n_chunks): points are summed in chunks so that n_batch x chunk pairs fit WORK_BYTES.
+
+    Refuses (UserError) before allocating when even the smallest chunk, with the data and any
+    per-start weights (n_batch x n_rows), does not fit in the available memory.
+    """
+    per_pair = _bytes_per_pair(P)
+    avail = available_bytes()
+    budget = min(WORK_BYTES, avail // 4)
+    chunk = MIN_CHUNK
+    while chunk < MAX_CHUNK and chunk < n_rows and 2 * chunk * n_batch * per_pair <= budget:
+        chunk *= 2
+    n_chunks = -(-max(n_rows, 1) // chunk)
+    padded = n_chunks * chunk
+    need = (3 * padded * (n_inputs + 2) * 8  # data, padded copies, device copies
+            + (padded * n_batch * 8 * 2 if per_batch_weights else 0)
+            + n_batch * chunk * per_pair)
+    if need > avail:
+        raise UserError(f"{what}: {n_batch} starts x {n_rows} rows need ~{need / 2**30:.1f} GB of memory, "
+                        f"only {avail / 2**30:.1f} GB is available (fewer rows, starts or resamples?)")
+    return chunk, n_chunks
+
+
+def _chunked(logs: dict, log_y, chunk: int, n_chunks: int):
+    """Point data padded to n_chunks x chunk (edge rows, weight 0) and reshaped (n_chunks, chunk)."""
+    n = int(np.shape(log_y)[0])
+    pad = n_chunks * chunk - n
+
+    def shape(v):
+        v = np.asarray(v, dtype=np.float64)
+        return jnp.asarray(np.pad(v, (0, pad), mode="edge").reshape(n_chunks, chunk))
+
+    mask = jnp.asarray(np.pad(np.ones(n), (0, pad)).reshape(n_chunks, chunk))
+    return {k: shape(v) for k, v in logs.items()}, shape(log_y), mask
+
+
+def _weights_chunked(w, chunk: int, n_chunks: int):
+    """(S, n) weights padded with zeros and reshaped (S, n_chunks, chunk)."""
+    w = np.asarray(w, dtype=np.float64)
+    pad = n_chunks * chunk - w.shape[-1]
+    return jnp.asarray(np.pad(w, ((0, 0), (0, pad))).reshape(w.shape[0], n_chunks, chunk))
+
+
+def _sum_chunks(fn, logs, log_y, mask, w):
+    """sum over point chunks of fn(chunk logs, chunk log_y, chunk weights) for a pytree fn.
+
+    `w` is None (weights = the padding mask) or (n_chunks, chunk) weights of one start.
+    """
+    xs = (logs, log_y, mask) if w is None else (logs, log_y, w)
+
+    def body(acc, x):
+        part = fn(*x)
+        return jax.tree_util.tree_map(jnp.add, acc, part), None
+
+    first = jax.tree_util.tree_map(lambda a: a[0], xs)
+    rest = jax.tree_util.tree_map(lambda a: a[1:], xs)
+    acc, _ = jax.lax.scan(body, fn(*first), rest)
+    return acc
+
 
 def _compiled(law: Law, kind: str):
     key = (law.name, id(law.log_predict), kind)
@@ -83,17 +182,31 @@ def _compiled(law: Law, kind: str):
     return _CACHE[key]
 
 
-def _solve_batch(law, kind, theta0, weights, logs, log_y, delta, penalty, lower, upper, ftol, max_iter):
-    """theta0 (S,P), weights (S,n): minimise each start's objective independently."""
-    def f(theta, logs, log_y, w, delta):
-        return objective(law, theta, logs, log_y, w, delta, penalty, kind)
+def _solve_batch(law, kind, theta0, weights, logs, log_y, mask, delta, penalty, lower, upper, ftol, max_iter):
+    """theta0 (S,P), weights None or (S, n_chunks, chunk): minimise each start's objective.
 
+    Objective, gradient and Hessian are accumulated over point chunks (lax.scan), so memory is
+    O(starts x chunk x P^2), never O(starts x points x P^2).
+    """
     mus = jnp.asarray(_MUS)
     pinned = lower >= upper  # fixed parameters: never part of the step
 
+    def f(theta, lg, ly, w):
+        return objective(law, theta, lg, ly, w, delta, penalty, kind)
+
+    def fgh(theta, w):
+        def part(lg, ly, wc):
+            val, g = jax.value_and_grad(f)(theta, lg, ly, wc)
+            return val, g, jax.hessian(f)(theta, lg, ly, wc)
+        val, g, H = _sum_chunks(part, logs, log_y, mask, w)
+        return jnp.where(jnp.isfinite(val), val, jnp.inf), g, H
+
+    def fmany(thetas, w):
+        val = _sum_chunks(lambda lg, ly, wc: jax.vmap(lambda t: f(t, lg, ly, wc))(thetas), logs, log_y, mask, w)
+        return jnp.where(jnp.isfinite(val), val, jnp.inf)
+
     def one_step(theta, fval, w):
-        g = jax.grad(f)(theta, logs, log_y, w, delta)
-        H = jax.hessian(f)(theta, logs, log_y, w, delta)
+        _, g, H = fgh(theta, w)
         at_lo = (theta <= lower) & (g > 0)
         at_hi = (theta >= upper) & (g < 0)
         free = ~(at_lo | at_hi | pinned) & jnp.isfinite(g)
@@ -112,12 +225,13 @@ def _solve_batch(law, kind, theta0, weights, logs, log_y, delta, penalty, lower,
             return jnp.clip(theta + step, lower, upper)
 
         cands = jax.vmap(candidate)(mus)  # (M, P)
-        fc = jax.vmap(lambda t: f(t, logs, log_y, w, delta))(cands)
+        fc = fmany(cands, w)
         k = jnp.argmin(fc)
         better = fc[k] < fval
         return jnp.where(better, cands[k], theta), jnp.where(better, fc[k], fval)
 
-    step_all = jax.vmap(one_step)
+    w_axis = None if weights is None else 0
+    step_all = jax.vmap(one_step, in_axes=(0, 0, w_axis))
 
     def cond(state):
         _, _, done, it = state
@@ -132,7 +246,7 @@ def _solve_batch(law, kind, theta0, weights, logs, log_y, delta, penalty, lower,
         fval = jnp.where(done, fval, new_f)
         return theta, fval, done | newly_done, it + 1
 
-    f0 = jax.vmap(lambda t, w: f(t, logs, log_y, w, delta))(theta0, weights)
+    f0 = jax.vmap(lambda t, w: fmany(t[None], w)[0], in_axes=(0, w_axis))(theta0, weights)
     S = theta0.shape[0]
     init = (theta0, f0, ~jnp.isfinite(f0), jnp.asarray(0))
 
@@ -169,47 +283,76 @@ def solve_multistart(
     `logs` maps each law input to its log values (n,); `weights` is (n,) for all starts or
     (S, n) for one weighting per start (the bootstrap uses counts as weights). `lower` /
     `upper` (P,) replace the law's box (equal ends hold a parameter fixed); `penalty`
-    multiplies the loss of over-predicted points.
+    multiplies the loss of over-predicted points. Sums over points run in chunks sized by
+    `plan_chunks`; a problem that cannot fit in memory is refused before anything is allocated.
     """
-    from .._jax import x64
+    from .._jax import enable_compile_cache, x64
 
     x64()
-    starts = jnp.asarray(np.atleast_2d(np.asarray(starts, dtype=np.float64)))
-    S = starts.shape[0]
+    enable_compile_cache()
+    S = int(np.shape(np.atleast_2d(starts))[0])
     n = int(np.shape(log_y)[0])
-    w = jnp.ones(n) if weights is None else jnp.asarray(weights, dtype=jnp.float64)
-    w = jnp.broadcast_to(w, (S, n)) if w.ndim == 1 else w
+    per_start = weights is not None and np.ndim(weights) == 2
+    chunk, n_chunks = plan_chunks(n, S, law.n_params, per_batch_weights=per_start, n_inputs=len(logs),
+                                  what=f"fit of {law.name!r}")
+    starts = jnp.asarray(np.atleast_2d(np.asarray(starts, dtype=np.float64)))
+    jlogs, ly, mask = _chunked(logs, log_y, chunk, n_chunks)
+    if weights is None:
+        w = None
+    elif per_start:
+        w = _weights_chunked(weights, chunk, n_chunks)
+    else:  # one weighting for all starts: it replaces the padding mask
+        w = None
+        mask = _weights_chunked(np.asarray(weights, dtype=np.float64)[None], chunk, n_chunks)[0]
     lower = jnp.asarray(law.lower if lower is None else lower, dtype=jnp.float64)
     upper = jnp.asarray(law.upper if upper is None else upper, dtype=jnp.float64)
     starts = jnp.clip(starts, lower, upper)
-    jlogs = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in logs.items()}
     theta, fval, counts, done = _compiled(law, kind)(
-        starts, w, jlogs, jnp.asarray(log_y, dtype=jnp.float64), float(delta), float(penalty), lower, upper,
-        float(ftol), int(max_iter)
+        starts, w, jlogs, ly, mask, float(delta), float(penalty), lower, upper, float(ftol), int(max_iter)
     )
     status = np.where(np.asarray(done), CONVERGED, MAX_ITER)
     return MultiStartResult(np.asarray(theta), np.asarray(fval), np.asarray(counts), status)
 
 
-def grid_objectives(law: Law, logs: dict, log_y, grid, *, delta: float, chunk: int = 20000,
+def grid_objectives(law: Law, logs: dict, log_y, grid, *, delta: float, chunk: int | None = None,
                     weights=None, kind: str = "huber-log", penalty: float = 1.0) -> np.ndarray:
-    """Objective at every grid point (S, P), evaluated in vectorised chunks."""
-    from .._jax import x64
+    """Objective at every grid point (G, P), in blocks of grid points x point chunks.
+
+    `chunk` fixes the number of grid points per block; by default it is chosen so that a block
+    of grid points x one point chunk fits the working-memory budget.
+    """
+    from .._jax import enable_compile_cache, x64
 
     x64()
-    jlogs = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in logs.items()}
-    ly = jnp.asarray(log_y, dtype=jnp.float64)
-    w = jnp.ones_like(ly) if weights is None else jnp.asarray(weights, dtype=jnp.float64)
-    fn = _grid_fn(law, kind)
+    enable_compile_cache()
     grid = np.asarray(grid, dtype=np.float64)
-    out = [np.asarray(fn(jnp.asarray(grid[i : i + chunk]), jlogs, ly, w, float(delta), float(penalty)))
-           for i in range(0, len(grid), chunk)]
+    n = int(np.shape(log_y)[0])
+    per_pair = 8 * 16  # objective values only: no derivatives
+    pts, n_chunks = plan_chunks(n, 1, law.n_params, per_batch_weights=False, n_inputs=len(logs),
+                                what=f"grid search of {law.name!r}")
+    if chunk is None:
+        chunk = 1
+        while chunk < 65536 and chunk < len(grid) and 2 * chunk * pts * per_pair <= WORK_BYTES:
+            chunk *= 2
+    jlogs, ly, mask = _chunked(logs, log_y, pts, n_chunks)
+    if weights is not None:  # one weighting of the points: it replaces the padding mask
+        mask = _weights_chunked(np.asarray(weights, dtype=np.float64)[None], pts, n_chunks)[0]
+    fn = _grid_fn(law, kind)
+    out = []
+    for i in range(0, len(grid), chunk):
+        block = grid[i : i + chunk]
+        if len(block) < chunk:  # one compiled shape: pad the last block with its last row
+            block = np.concatenate([block, np.repeat(block[-1:], chunk - len(block), axis=0)])
+        out.append(np.asarray(fn(jnp.asarray(block), jlogs, ly, mask, float(delta), float(penalty)))[: len(grid) - i])
     return np.concatenate(out) if out else np.zeros(0)
 
 
 def _grid_fn(law: Law, kind: str):
     key = ("grid", law.name, id(law.log_predict), kind)
     if key not in _CACHE:
-        one = partial(objective, law, kind=kind)
-        _CACHE[key] = jax.jit(jax.vmap(one, in_axes=(0, None, None, None, None, None)))
+        def fn(thetas, logs, log_y, mask, delta, penalty):
+            f = lambda lg, ly, w: jax.vmap(lambda t: objective(law, t, lg, ly, w, delta, penalty, kind))(thetas)  # noqa: E731
+            val = _sum_chunks(f, logs, log_y, mask, None)
+            return jnp.where(jnp.isfinite(val), val, jnp.inf)
+        _CACHE[key] = jax.jit(fn)
     return _CACHE[key]

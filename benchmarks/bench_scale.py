@@ -1,0 +1,153 @@
+"""How the fit scales with the number of rows, and what the first fit costs, whole process.
+
+Every measurement is a separate Python process (`subprocess`), timed by wall clock, with its
+own peak resident memory (ru_maxrss of that child, from `os.wait4`).
+
+Rows: synthetic Chinchilla data (Epoch's fitted parameters, Besiroglu et al. 2024, with 1%
+log-normal noise) at 1e3, 1e4, 1e5 rows (1e6 with --big). Each size is fitted by
+  - ours:  `scalelaw fit data.csv --law chinchilla --json`
+  - scipy: L-BFGS-B from the best point of the law's grid (numpy objective + analytic gradient),
+           the usual least-squares peer; its objective is printed next to ours.
+First fit: `scalelaw fit data/chinchilla_epoch.csv --law chinchilla` with the persistent compile
+cache warm and cold (an empty XDG_CACHE_HOME), against the import floor
+`python -c "import jax.numpy as jnp; jnp.zeros(1)"`, measured in the same run so the ratio is
+meaningful on a shared machine.
+
+    nice -n 10 python benchmarks/bench_scale.py [--rows 1000,10000,100000] [--big] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+EPOCH = ROOT / "data" / "chinchilla_epoch.csv"
+#: Epoch's fit of Chinchilla's data (Besiroglu et al. 2024): E, A, B, alpha, beta
+TRUE = dict(E=1.8172, A=482.01, B=2085.43, alpha=0.3478, beta=0.3658)
+
+SCIPY_FIT = r"""
+import sys, json, numpy as np, pandas as pd
+from scipy.optimize import minimize
+from scipy.special import logsumexp, softmax
+df = pd.read_csv(sys.argv[1]); delta = 1e-3
+lN, lD, ly = np.log(df.N.to_numpy()), np.log(df.D.to_numpy()), np.log(df.loss.to_numpy())
+def fg(t):
+    a, b, e, al, be = t
+    terms = np.stack([a - al * lN, b - be * lD, np.full_like(lN, e)])
+    r = ly - logsumexp(terms, axis=0)
+    f = np.where(np.abs(r) <= delta, 0.5 * r * r, delta * (np.abs(r) - 0.5 * delta)).sum()
+    dr = np.clip(r, -delta, delta); w = softmax(terms, axis=0)
+    return f, -np.array([(dr*w[0]).sum(), (dr*w[1]).sum(), (dr*w[2]).sum(), (dr*w[0]*-lN).sum(), (dr*w[1]*-lD).sum()])
+# the Chinchilla law's grid (scalelaw.laws.chinchilla), rebuilt here so scipy's process imports no JAX
+a, b, e, al, be = np.meshgrid(np.arange(0, 30, 5.0), np.arange(0, 30, 5.0), np.arange(-1, 1.5, 0.5),
+                              np.arange(0, 2.5, 0.5), np.arange(0, 2.5, 0.5), indexing="ij")
+grid = np.stack([x.ravel() for x in (a, b, e, al, be)], 1)
+f0 = [fg(g)[0] for g in grid]
+x0 = grid[int(np.nanargmin(f0))]
+r = minimize(fg, x0, jac=True, method="L-BFGS-B", options=dict(maxiter=10000, ftol=1e-15, gtol=1e-12))
+print(json.dumps({"objective": float(r.fun), "theta": [float(x) for x in r.x]}))
+"""
+
+
+def synth(n: int, path: Path, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    N = np.exp(rng.uniform(np.log(7e7), np.log(1.6e10), n))
+    D = np.exp(rng.uniform(np.log(5e9), np.log(5e11), n))
+    L = TRUE["E"] + TRUE["A"] / N ** TRUE["alpha"] + TRUE["B"] / D ** TRUE["beta"]
+    L = L * np.exp(0.01 * rng.standard_normal(n))
+    with open(path, "w") as fh:
+        fh.write("N,D,loss\n")
+        for row in zip(N, D, L):
+            fh.write("%.10g,%.10g,%.10g\n" % row)
+
+
+def run(cmd: list[str], env: dict | None = None) -> dict:
+    """Wall seconds, peak RSS (MB) and stdout of one process (its own rusage, via wait4)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=ROOT)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        text, errs = out.read(), err.read().strip().splitlines()[-1:]
+    return {"wall": wall, "rss_mb": ru.ru_maxrss / 1024, "rc": p.returncode, "out": text, "err": errs}
+
+
+def scalelaw_cmd(csv: Path) -> list[str]:
+    return [sys.executable, "-m", "scalelaw.cli", "fit", str(csv), "--law", "chinchilla", "--json"]
+
+
+def objective_of(res: dict) -> float | None:
+    try:
+        return float(json.loads(res["out"])["objective"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def fmt_mb(x):
+    return f"{x:7.0f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", default="1000,10000,100000")
+    ap.add_argument("--big", action="store_true", help="also 1e6 rows")
+    ap.add_argument("--repeat", type=int, default=3, help="repeats of each first-fit measurement (best kept)")
+    ap.add_argument("--skip-rows", action="store_true", help="first-fit overhead only")
+    ap.add_argument("--skip-first", action="store_true", help="rows only")
+    args = ap.parse_args()
+    sizes = [int(float(s)) for s in args.rows.split(",")] + ([1_000_000] if args.big else [])
+    env = dict(os.environ)
+
+    if not args.skip_first:
+        first_fit(args.repeat, env)
+    if args.skip_rows:
+        return
+    rows_table(sizes, env)
+
+
+def first_fit(repeat: int, env: dict) -> None:
+    floor = [sys.executable, "-c", "import jax.numpy as jnp; jnp.zeros(1)"]
+    epoch = [sys.executable, "-m", "scalelaw.cli", "fit", str(EPOCH), "--law", "chinchilla"]
+    run(epoch, env)  # make the cache warm
+    rows = {"floor": [], "warm": [], "cold": []}
+    for _ in range(repeat):  # interleaved so all three see the same load
+        rows["floor"].append(run(floor, env)["wall"])
+        rows["warm"].append(run(epoch, env)["wall"])
+        with tempfile.TemporaryDirectory() as cache:
+            r = run(epoch, dict(env, XDG_CACHE_HOME=cache))
+            rows["cold"].append(r["wall"])
+    fl = min(rows["floor"])
+    print("first fit on Epoch's 240 points (whole process, best of %d)" % repeat)
+    print(f"  import floor  {fl:6.2f} s")
+    for k in ("warm", "cold"):
+        t = min(rows[k])
+        print(f"  scalelaw {k:4s} {t:6.2f} s   floor + {t - fl:5.2f} s   ({t / fl:.2f}x floor)")
+
+
+def rows_table(sizes: list[int], env: dict) -> None:
+    print("\nrows     ours: wall s  peak MB  objective        scipy L-BFGS-B: wall s  peak MB  objective")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            csv = Path(tmp) / f"chin_{n}.csv"
+            synth(n, csv)
+            sp = run([sys.executable, "-c", SCIPY_FIT, str(csv)], env)
+            ours = run(scalelaw_cmd(csv), env)
+            fo, fs = objective_of(ours), objective_of(sp)
+            tail = "" if ours["rc"] == 0 else f"   exit {ours['rc']}: {ours['err']}"
+            print(f"{n:>8d}  {ours['wall']:10.2f}  {fmt_mb(ours['rss_mb'])}  {fo if fo is None else f'{fo:.8e}'}"
+                  f"   {sp['wall']:20.2f}  {fmt_mb(sp['rss_mb'])}  {fs if fs is None else f'{fs:.8e}'}{tail}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
