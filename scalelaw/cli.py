@@ -412,11 +412,13 @@ def sweep_status(
     out: Path = typer.Argument(..., help="result directory of a sweep"),
     json_out: bool = typer.Option(False, "--json", help="print the status as one JSON document"),
 ) -> None:
-    """Show done / running / failed / diverged / pending runs of a sweep directory."""
+    """Show done / running / failed / diverged / pending runs of a sweep directory (and, for a sweep
+    submitted to SLURM, each run's job: pending / running / requeued / failed, from squeue and sacct)."""
     from .sweep import Store
     from .sweep.report import print_status
+    from .sweep.slurm import with_cluster_view
 
-    doc = Store(out).summary()
+    doc = with_cluster_view(Store(out).summary(), out)
     if json_out:
         emit_json(doc)
     else:

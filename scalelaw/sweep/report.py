@@ -46,14 +46,22 @@ def print_status(doc: dict) -> None:
     con.print(ProgressBar(total=max(n, 1), completed=counts["done"], width=50))
     con.print()
     con.print("  ".join(f"{k} {v}" for k, v in counts.items()))
+    slurm = "cluster_counts" in doc
+    if slurm:
+        con.print("SLURM jobs: " + "  ".join(f"{k} {v}" for k, v in doc["cluster_counts"].items()))
     t = Table(show_header=True)
     t.add_column("run id")
     t.add_column("state")
+    if slurm:
+        for c in ("job", "SLURM", "requeues"):
+            t.add_column(c)
     t.add_column("note")
     for r in doc["runs"]:
-        if r["state"] == "done":
+        job = r.get("cluster") or {}
+        if r["state"] == "done" and job.get("job_state", "completed") == "completed":
             continue
         note = r.get("reason") or (f"step {r['step']}/{r['steps']}" if r.get("step") else "")
-        t.add_row(r["run_id"], r["state"], note)
+        cells = [job.get("job_id", ""), job.get("job_state", ""), str(job.get("requeues", ""))] if slurm else []
+        t.add_row(r["run_id"], r["state"], *cells, note)
     if t.row_count:
         con.print(t)

@@ -9,7 +9,7 @@ distilled from chosen teachers over a D_S grid). Layout (every table but [sweep]
     [[supervised]] sizes | shapes, and one of tokens | tokens_per_param | flops (isoFLOP budgets)
     [teachers.NAME] size | shape, and one of tokens | tokens_per_param | flops
     [[students]]  teachers = [NAME, ...], sizes | shapes, D_S grid as tokens | tokens_per_param
-    [executor]    kind, workers, and [executor.slurm] partition, gpus_per_task, time_min, ...
+    [executor]    kind, workers, and [executor.slurm] partition, gpus_per_task, gpus_per_run, time_min, ...
     [estimate]    flops_per_s: effective training throughput used for wall-time estimates
 
 Sizes are target non-embedding parameter counts (the trainer picks the shape from its size
@@ -37,7 +37,7 @@ SWEEP_KEYS = {"name", "description", "seeds"}
 DISTILL_KEYS = {"lambda": "distill_lambda", "tau": "distill_tau", "topk": "distill_topk"}
 SIZE_KEYS = {"sizes", "shapes"}
 BUDGET_KEYS = ("tokens", "tokens_per_param", "flops")
-SLURM_KEYS = {"partition", "gpus_per_task", "cpus_per_task", "mem_gb", "time_min", "array_parallelism",
+SLURM_KEYS = {"partition", "gpus_per_task", "gpus_per_run", "cpus_per_task", "mem_gb", "time_min", "array_parallelism",
               "max_num_timeout", "account", "qos", "constraint"}
 EXECUTOR_KEYS = {"kind", "workers", "slurm"}
 ESTIMATE_KEYS = {"flops_per_s"}

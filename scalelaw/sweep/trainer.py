@@ -9,7 +9,11 @@ a fast stand-in with the same contract: train(cfg, run_dir, *, resume, run_id, p
 from __future__ import annotations
 
 import importlib
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 from ..errors import UserError
 
@@ -75,3 +79,34 @@ def train_function():
     target = os.environ.get(TRAIN_ENV, DEFAULT_TRAIN)
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def torchrun_command(nproc: int, run_dir, run_id: str) -> list[str]:
+    """The launch line that trains one planned run of a store with DDP over `nproc` processes."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={int(nproc)}",
+            "-m", "scalelaw.sweep.trainer", str(run_dir), run_id]
+
+
+def torchrun_train(nproc: int):
+    """A train function (same contract as train_function()'s) that runs `torchrun_command`."""
+
+    def train(cfg, run_dir, *, resume=True, run_id=None, progress=False):
+        rd = Path(run_dir)
+        with open(rd / "log.txt", "a") as log:
+            res = subprocess.run(torchrun_command(nproc, rd, run_id), stdout=log, stderr=subprocess.STDOUT)
+        if res.returncode != 0 or not (rd / "record.json").exists():
+            raise RuntimeError(f"torchrun over {nproc} processes exited with {res.returncode} (see {rd}/log.txt)")
+        return json.loads((rd / "record.json").read_text())
+
+    return train
+
+
+def _main(argv: list[str]) -> None:
+    """Entry point under torchrun: train the planned run in RUN_DIR (every rank calls the trainer)."""
+    run_dir, run_id = Path(argv[0]), argv[1]
+    planned = json.loads((run_dir / "planned.json").read_text())
+    train_function()(make_config(planned["config"]), run_dir, resume=True, run_id=run_id, progress=False)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

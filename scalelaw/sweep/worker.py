@@ -17,8 +17,11 @@ from . import trainer
 from .store import Store, flocked
 
 
-def execute_run(root: str | Path, run_id: str, *, wait_teacher_s: float = 0.0, poll_s: float = 1.0) -> str:
-    """Train `run_id` of the sweep in `root`; returns done | diverged | failed | busy | blocked."""
+def execute_run(root: str | Path, run_id: str, *, wait_teacher_s: float = 0.0, poll_s: float = 1.0,
+                nproc: int = 1) -> str:
+    """Train `run_id` of the sweep in `root`; returns done | diverged | failed | busy | blocked.
+
+    With `nproc` > 1 the run trains under torchrun (DDP over `nproc` processes, one per GPU)."""
     store = Store(root)
     planned = store.planned(run_id)
     rdir = store.run_dir(run_id)
@@ -42,7 +45,7 @@ def execute_run(root: str | Path, run_id: str, *, wait_teacher_s: float = 0.0, p
             store.rebuild_runs_csv()
             return _state(rec)
         store.event(run_id, "start", resume=(rdir / "checkpoint.pt").exists())
-        train = trainer.train_function()
+        train = trainer.train_function() if nproc <= 1 else trainer.torchrun_train(nproc)
         try:
             with open(rdir / "log.txt", "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
                 rec = train(trainer.make_config(planned["config"]), rdir, resume=True, run_id=run_id, progress=False)
