@@ -1,4 +1,4 @@
-"""Fitting a law to run records: multi-start Huber-in-log fit and the bootstrap.
+"""Fitting a law to run records: multi-start fit (Huber-in-log by default) and the bootstrap.
 
 `fit_law` follows Hoffmann et al. 2022 / Besiroglu et al. 2024 (Huber loss on log residuals,
 multi-start from a grid) with a faster schedule: the objective is evaluated on the law's whole
@@ -8,12 +8,17 @@ is raced together for a few Newton iterations (`solver.solve_multistart`) on the
 to convergence there. `n_best` counts the polished leaders that
 reached the best objective. `bootstrap` refits K resamples of the points at once, each
 resample expressed as integer weights, warm-started from the best fit.
+
+What is minimised comes from a `FitSpec`: the objective kind and over-prediction penalty, the
+law's box narrowed by the spec's bounds and collapsed to a point for fixed parameters (in fit
+space, via the law's declared `coords`), and per-run weights. The bootstrap reuses the fit's spec,
+so a fixed parameter stays fixed in every draw.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -23,6 +28,7 @@ from ..laws import get_law
 from ..laws.base import Law
 from ..runs import Runs, from_frame
 from .solver import CONVERGED, STATUS_NAMES, solve_multistart, grid_objectives
+from .spec import WEIGHT_RULES, FitSpec
 
 #: relative objective tolerance for "this start reached the best value"
 SAME_OPTIMUM = 1e-6
@@ -71,6 +77,12 @@ class FitResult:
     supervised: "FitResult | None" = None
     data: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    #: the choices the fit was made with (None = the default spec for the law)
+    spec: FitSpec | None = None
+
+    def __post_init__(self):
+        if self.spec is None:
+            self.spec = FitSpec(law=self.law.name)
 
     @property
     def params(self) -> dict[str, float]:
@@ -115,6 +127,7 @@ class FitResult:
             "status": self.status,
             "warnings": list(self.warnings),
             "delta": float(self.delta),
+            "spec": self.spec.to_dict(),
             "data": self.data,
             "settings": {k: v for k, v in self.settings.items() if k != "log_residuals"},
         }
@@ -201,10 +214,65 @@ def law_inputs(law: Law, runs: Runs, extra_inputs: dict | None = None) -> tuple[
 # ------------------------------------------------------------------ fitting
 
 
-def choose_starts(law: Law, logs, log_y, *, delta: float, n_starts: int, seed: int) -> tuple[np.ndarray, int]:
+def spec_box(law: Law, spec: FitSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) in fit space: the law's box, narrowed by bounds, pinned by fixed values."""
+    spec.check_names(law.natural_names)
+    lower, upper = np.array(law.lower, dtype=np.float64), np.array(law.upper, dtype=np.float64)
+    for name, lo, hi in spec.bounds:
+        i, flo = law.fit_coordinate(name, lo)
+        _, fhi = law.fit_coordinate(name, hi)
+        lower[i], upper[i] = max(lower[i], flo), min(upper[i], fhi)
+        if not lower[i] <= upper[i]:
+            raise UserError(f"--bound {name}={lo:g}:{hi:g} does not overlap the range law {law.name!r} allows for it")
+    for name, value in spec.fixed:
+        i, v = law.fit_coordinate(name, value)
+        if not np.isfinite(v):
+            raise UserError(f"--fix {name}={value:g}: not a valid value for law {law.name!r} (must be positive)")
+        lower[i] = upper[i] = v
+    return lower, upper
+
+
+def spec_weights(spec: FitSpec, runs: Runs, logs: dict) -> np.ndarray | None:
+    """Per-run weights of the spec, normalised to mean 1 (None = all equal)."""
+    rule = spec.weights
+    if rule is None:
+        return None
+    if rule in WEIGHT_RULES:
+        if not {"N", "D"} <= set(logs):
+            raise UserError(f"--weights {rule}: law {spec.law!r} has no N and D inputs to compute 6ND from")
+        log_c = np.log(6.0) + logs["N"] + logs["D"]
+        power = 0.5 if rule == "sqrt-compute" else 1.0
+        w = np.exp(power * (log_c - log_c.max()))  # scaled by the largest: no overflow, same after normalising
+    else:
+        if rule not in runs.df:
+            raise UserError(f"{runs.source}: --weights column {rule!r} is missing "
+                            f"(or use sqrt-compute or compute)")
+        w = pd.to_numeric(runs.df[rule], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(w) | (w < 0)
+        if bad.any():
+            raise UserError(f"{runs.where_line(int(np.flatnonzero(bad)[0]))}, --weights column {rule!r}: "
+                            "expected a non-negative number")
+    if not w.sum() > 0:
+        raise UserError(f"--weights {rule}: every weight is zero")
+    return w / w.mean()
+
+
+def _start_grid(law: Law, lower, upper) -> np.ndarray:
+    """The law's grid clipped into the box; clipping onto a fixed value makes duplicates, dropped."""
+    grid = np.clip(law.grid(), lower, upper)
+    if np.any(lower >= upper):
+        grid = np.unique(grid, axis=0)
+    return grid
+
+
+def choose_starts(law: Law, logs, log_y, *, delta: float, n_starts: int, seed: int,
+                  spec: FitSpec | None = None, weights=None, box=None) -> tuple[np.ndarray, int]:
     """Half the best grid points by initial objective, half drawn at random from the rest."""
-    grid = law.grid()
-    f0 = grid_objectives(law, logs, log_y, grid, delta=delta)
+    spec = spec or FitSpec(law=law.name)
+    lower, upper = box if box is not None else spec_box(law, spec)
+    grid = _start_grid(law, lower, upper)
+    f0 = grid_objectives(law, logs, log_y, grid, delta=delta, weights=weights, kind=spec.objective,
+                         penalty=spec.overestimate_penalty)
     ok = np.flatnonzero(np.isfinite(f0))
     if len(ok) == 0:
         raise UserError(f"law {law.name!r}: the objective is not finite anywhere on the initial grid")
@@ -230,8 +298,20 @@ def continuation(delta: float, start: float = 1e-2) -> list[float]:
     return [d for d in out if d > delta] + [delta] if delta < start else [delta]
 
 
+def _resolve_spec(law_or_spec, delta) -> tuple[Law, FitSpec]:
+    if isinstance(law_or_spec, FitSpec):
+        spec = law_or_spec
+        law = get_law(spec.law)
+    else:
+        law = get_law(law_or_spec) if isinstance(law_or_spec, str) else law_or_spec
+        spec = FitSpec(law=law.name)
+    if delta is not None:
+        spec = replace(spec, delta=float(delta))
+    return law, spec
+
+
 def fit_law(
-    law: Law | str,
+    law: Law | str | FitSpec,
     runs,
     *,
     delta: float | None = None,
@@ -244,43 +324,54 @@ def fit_law(
     starts=None,
     seed: int = 0,
 ) -> FitResult:
-    """Fit `law` to run records by multi-start Huber-in-log minimisation.
+    """Fit a law to run records by multi-start minimisation.
 
-    `starts` overrides the initial points (S, P); otherwise `n_starts` are chosen from the law's
-    grid. Non-convergence or a parameter on its bound is a warning and a status, never an error.
+    `law` is a law name, a `Law` or a `FitSpec` (objective, penalty, fixed values, bounds,
+    weights); a name or Law means the default spec. `delta` overrides the spec's Huber delta;
+    `weights` (n,), if given, multiplies the spec's weights. `starts` overrides the initial
+    points (S, P); otherwise `n_starts` are chosen from the law's grid. Non-convergence or a
+    parameter on its bound is a warning and a status, never an error.
     """
-    law = get_law(law) if isinstance(law, str) else law
+    law, spec = _resolve_spec(law, delta)
     runs = _as_runs(runs)
-    delta = law.default_delta if delta is None else float(delta)
+    delta = law.default_delta if spec.delta is None else float(spec.delta)
     if not delta > 0:
         raise UserError(f"Huber delta must be positive, got {delta}")
     logs, log_y = law_inputs(law, runs, extra_inputs)
     n = len(log_y)
-    if n < law.n_params:
-        raise UserError(f"{runs.source}: {n} usable runs cannot determine the {law.n_params} parameters of {law.name!r}")
+    box = spec_box(law, spec)
+    n_free = int(np.sum(box[0] < box[1]))
+    if n < n_free:
+        raise UserError(f"{runs.source}: {n} usable runs cannot determine the {n_free} free parameters of {law.name!r}")
+    w = spec_weights(spec, runs, logs)
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64) * (1.0 if w is None else w)
+    kw = {"weights": w, "kind": spec.objective, "penalty": spec.overestimate_penalty, "lower": box[0], "upper": box[1]}
     if starts is None:
-        starts, grid_size = choose_starts(law, logs, log_y, delta=delta, n_starts=n_starts, seed=seed)
+        starts, grid_size = choose_starts(law, logs, log_y, delta=delta, n_starts=n_starts, seed=seed, spec=spec,
+                                          weights=w, box=box)
     else:
-        starts = np.atleast_2d(np.asarray(starts, dtype=np.float64))
+        starts = np.clip(np.atleast_2d(np.asarray(starts, dtype=np.float64)), *box)
         grid_size = len(starts)
-    deltas = continuation(delta)
+    # the delta continuation smooths Huber's kinks; squared objectives are smooth already
+    deltas = continuation(delta) if spec.objective == "huber-log" else [delta]
     survivors = starts
     for i, d in enumerate(deltas):
         # race all starts on the smooth problem, then carry the n_polish leaders down the deltas
         # (two batch shapes in all, so two compilations per law and data size)
-        race = solve_multistart(law, logs, log_y, survivors, delta=d, weights=weights, max_iter=race_iter)
+        race = solve_multistart(law, logs, log_y, survivors, delta=d, max_iter=race_iter, **kw)
         keep = n_polish
         order = np.argsort(np.where(np.isfinite(race.objectives), race.objectives, np.inf), kind="stable")
         survivors = race.thetas[order[:keep]]
     lead = order[: len(survivors)]
-    polish = solve_multistart(law, logs, log_y, survivors, delta=delta, weights=weights, max_iter=max_iter)
+    polish = solve_multistart(law, logs, log_y, survivors, delta=delta, max_iter=max_iter, **kw)
     objectives = polish.objectives
     b = int(np.argmin(polish.objectives))
     theta, best = polish.thetas[b], float(polish.objectives[b])
     # relative tolerance, with an absolute floor for (near-)exact data whose optimum is ~0
     n_best = int(np.sum(objectives <= best * (1 + SAME_OPTIMUM) + 1e-12 * delta**2 * n))
     status = STATUS_NAMES[int(polish.status[b])]
-    notes = _diagnose(law, runs, logs, theta, n_best)
+    notes = _diagnose(law, runs, logs, theta, n_best, box)
     if any(n.startswith("at bound") for n in notes):
         status = "at-bound"
     if status == "max-iter":
@@ -299,6 +390,7 @@ def fit_law(
         status=status,
         warnings=tuple(notes),
         delta=delta,
+        spec=spec,
         data=_data_meta(runs, logs),
         settings={
             "delta": delta, "delta_continuation": deltas, "n_starts": len(starts), "grid_size": grid_size, "race_iter": race_iter,
@@ -308,11 +400,14 @@ def fit_law(
     )
 
 
-def _diagnose(law: Law, runs: Runs, logs, theta, n_best) -> list[str]:
+def _diagnose(law: Law, runs: Runs, logs, theta, n_best, box) -> list[str]:
     notes = []
-    lo, hi = np.asarray(law.lower), np.asarray(law.upper)
-    span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
+    lo, hi = box
+    law_span = np.asarray(law.upper) - np.asarray(law.lower)
+    span = np.where(np.isfinite(law_span), law_span, 1.0)
     for i, name in enumerate(law.params):
+        if lo[i] >= hi[i]:  # fixed: on its "bound" by construction
+            continue
         for bound, label in ((lo[i], "lower"), (hi[i], "upper")):
             if np.isfinite(bound) and abs(theta[i] - bound) <= 1e-6 * span[i]:
                 kind = "exponent" if name in law.exponents else "parameter"
@@ -364,7 +459,8 @@ def bootstrap(
 ) -> BootstrapResult:
     """Refit K resamples (points drawn with replacement) in batches, warm-started at the fit.
 
-    Deterministic for a given seed; attach the result as `fit.boot`.
+    Each refit minimises the fit's own spec (objective, penalty, box with fixed values, weights
+    times the resample counts). Deterministic for a given seed; attach the result as `fit.boot`.
     """
     if n_boot < 2:
         raise UserError(f"--bootstrap needs at least 2 resamples, got {n_boot}")
@@ -372,11 +468,18 @@ def bootstrap(
     law = fit.law
     logs, log_y = law_inputs(law, runs, extra_inputs)
     n = len(log_y)
+    spec = fit.spec
+    lower, upper = spec_box(law, spec)
+    base = spec_weights(spec, runs, logs)
     counts = resample_counts(np.random.default_rng(seed), n_boot, n)
+    if base is not None:
+        counts = counts * base[None, :]
     thetas, failed = [], 0
     for i in range(0, n_boot, chunk):
         w = counts[i : i + chunk]
-        res = solve_multistart(law, logs, log_y, np.tile(fit.theta, (len(w), 1)), delta=fit.delta, weights=w, max_iter=max_iter)
+        res = solve_multistart(law, logs, log_y, np.tile(fit.theta, (len(w), 1)), delta=fit.delta, weights=w,
+                               max_iter=max_iter, kind=spec.objective, penalty=spec.overestimate_penalty,
+                               lower=lower, upper=upper)
         thetas.append(res.thetas)
         failed += int(np.sum(res.status != CONVERGED))
     if failed:

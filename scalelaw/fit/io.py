@@ -1,9 +1,9 @@
 """Saving and loading fits, and the built-in published parameter sets.
 
 A fit file is the JSON of `FitResult.to_dict()`: law, natural parameters, fit-space theta,
-optimisation report, CIs and bootstrap draws, settings, and the data's source, SHA-256 and
-filter, so a fit can be reloaded, audited and planned with. Built-in names stand for published
-laws so they can be queried without a file.
+the `FitSpec` it was fitted with, optimisation report, CIs and bootstrap draws, settings, and the
+data's source, SHA-256 and filter, so a fit can be reloaded, audited and planned with. Built-in
+names stand for published laws so they can be queried without a file.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import UserError
 from ..laws import get_law
 from .core import BootstrapResult, FitResult
+from .spec import FitSpec
 
 
 def _builtin_epoch():
@@ -77,11 +78,13 @@ def fit_from_dict(d: dict, source: str = "<dict>") -> FitResult:
             boot = BootstrapResult(law=law, thetas=np.asarray(b["thetas"], dtype=np.float64),
                                    seed=int(b.get("seed", 0)), n_failed=int(b.get("n_failed", 0)))
         sup = fit_from_dict(d["supervised"], source) if d.get("supervised") else None
+        # files written before specs were recorded were fitted with the default spec
+        spec = FitSpec.from_dict(d["spec"]) if d.get("spec") else FitSpec(law=law.name)
         return FitResult(
             law=law, theta=theta, objective=float(d.get("objective", float("nan"))), n_points=int(d.get("n_points", 0)),
             n_starts=int(d.get("n_starts", 0)), n_best=int(d.get("n_best", 0)), iterations=int(d.get("iterations", 0)),
             status=str(d.get("status", "converged")), warnings=tuple(d.get("warnings", ())),
-            delta=float(d.get("delta", law.default_delta)), boot=boot, supervised=sup,
+            delta=float(d.get("delta", law.default_delta)), boot=boot, supervised=sup, spec=spec,
             data=dict(d.get("data", {})), settings=dict(d.get("settings", {})),
         )
     except (KeyError, TypeError, ValueError) as e:

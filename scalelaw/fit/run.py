@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -12,9 +13,7 @@ from ..laws import get_law
 from ..runs import load_runs
 from .core import bootstrap, derived_ci, derived_quantities, fit_law
 from .io import load_fit
-
-
-METHODS = ("piecewise", "end-to-end")
+from .spec import METHODS, FitSpec
 
 
 def _is_piecewise(law, method: str) -> bool:
@@ -23,23 +22,52 @@ def _is_piecewise(law, method: str) -> bool:
     return law.name == "farseer" and method == "piecewise"
 
 
-def fit_supervised(law, runs, *, method: str = "piecewise", delta=None, n_starts: int | None = None, seed: int = 0):
+def _options_given(spec: FitSpec) -> bool:
+    """True when the spec asks for more than a law, method and Huber delta."""
+    return not replace(spec, delta=None).is_default
+
+
+def fit_supervised(law_or_spec, runs, *, method: str | None = None, delta=None, n_starts: int | None = None,
+                   seed: int = 0):
     """Fit a supervised law: Farseer by its authors' piecewise procedure unless method is
-    end-to-end; every other law (and end-to-end Farseer) with the multi-start fitter."""
-    if _is_piecewise(law, method):
+    end-to-end; every other law (and end-to-end Farseer) with the multi-start fitter.
+
+    `law_or_spec` is a law name, a Law or a FitSpec; `method` and `delta`, if given, override
+    the spec's."""
+    if isinstance(law_or_spec, FitSpec):
+        spec = law_or_spec
+    else:
+        name = law_or_spec if isinstance(law_or_spec, str) else law_or_spec.name
+        spec = FitSpec(law=name)
+    spec = replace(spec, method=method or spec.method, delta=spec.delta if delta is None else float(delta))
+    law = get_law(spec.law)
+    if _is_piecewise(law, spec.method):
+        if _options_given(spec):
+            raise UserError("--objective, --overestimate-penalty, --fix, --bound and --weights apply to the generic "
+                            "fitter; use --method end-to-end with farseer")
         from .piecewise import fit_piecewise
 
-        return fit_piecewise(runs, delta=delta)
+        fit = fit_piecewise(runs, delta=spec.delta)
+        fit.spec = spec
+        return fit
     kw = {} if n_starts is None else {"n_starts": n_starts}
-    return fit_law(law, runs, delta=delta, seed=seed, **kw)
+    return fit_law(spec, runs, seed=seed, **kw)
 
 
 def run_fit(csv, *, law: str = "chinchilla", where=None, n_boot: int = 0, seed: int = 0, delta=None,
             n_starts: int = 256, compute=None, level: float = 0.9, supervised_law: str = "chinchilla-gamma",
-            method: str = "piecewise"):
-    """Fit `law` to the runs in `csv`; returns (JSON-ready dict, FitResult)."""
+            method: str = "piecewise", objective: str = "huber-log", overestimate_penalty: float = 1.0,
+            fix: str | None = None, bound: str | None = None, weights: str | None = None):
+    """Fit `law` to the runs in `csv`; returns (JSON-ready dict, FitResult).
+
+    `fix` ("E=1.69,alpha=0.3"), `bound` ("alpha=0.1:1.0") and `weights` are the command-line
+    strings; with `objective` and `overestimate_penalty` they make the fit's `FitSpec`."""
     enable_compile_cache()
     law_obj = get_law(law)
+    spec = FitSpec.from_options(law, method=method, objective=objective, delta=delta,
+                                overestimate_penalty=overestimate_penalty, fix=fix, bound=bound, weights=weights)
+    if law_obj.kind != "distill":
+        spec.check_names(law_obj.natural_names)
     if not 0 < level < 1:
         raise UserError(f"--level must be in (0, 1), got {level}")
     if compute is not None and not (math.isfinite(compute) and compute > 0):
@@ -47,6 +75,9 @@ def run_fit(csv, *, law: str = "chinchilla", where=None, n_boot: int = 0, seed: 
     if n_boot < 0:
         raise UserError(f"--bootstrap must be >= 0, got {n_boot}")
     if law_obj.kind == "distill":
+        if _options_given(spec):
+            raise UserError("--objective, --overestimate-penalty, --fix, --bound and --weights apply to supervised "
+                            "laws, not to the distillation fit")
         from .distill import fit_distill
 
         fit = fit_distill(csv, where=where, supervised_law=supervised_law, delta=delta, n_boot=n_boot, seed=seed)
@@ -54,7 +85,7 @@ def run_fit(csv, *, law: str = "chinchilla", where=None, n_boot: int = 0, seed: 
         if n_boot and _is_piecewise(law_obj, method):
             raise UserError("--bootstrap is available for end-to-end fits; use --method end-to-end with farseer")
         runs = load_runs(csv, where=where)
-        fit = fit_supervised(law_obj, runs, method=method, delta=delta, n_starts=n_starts, seed=seed)
+        fit = fit_supervised(spec, runs, n_starts=n_starts, seed=seed)
         if n_boot:
             fit.boot = bootstrap(fit, runs, n_boot=n_boot, seed=seed)
     doc = fit.to_dict(level)

@@ -4,6 +4,12 @@ A law is data plus pure jnp functions. `log_predict(theta, logs)` maps fit-space
 `theta` (shape (P,)) and a dict of log-inputs (one array per run-record column named in
 `inputs`, already log-transformed) to log-loss. The fitter never looks inside a law beyond this
 interface, so adding a law means adding one module and one registry line.
+
+`coords` says, declaratively, how each parameter of the paper's parameterisation (the keys of
+`natural`) maps to a fit-space coordinate: natural name -> (fit-space name, transform), where the
+transform is one of `TRANSFORMS` (monotone increasing, so a bound in natural space is a bound in
+fit space). A law whose fit space is its natural space leaves it empty. Fixing `E = 1.69` for
+Chinchilla thereby becomes `e = log 1.69`, with no law-specific code in the fitter.
 """
 
 from __future__ import annotations
@@ -12,6 +18,15 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import numpy as np
+
+
+def _log(x: float) -> float:
+    # non-positive values have no log: -inf is the right lower end of a bound ("A=0:100")
+    return float(np.log(x)) if x > 0 else -np.inf
+
+
+#: natural value -> fit-space value, for the transforms a law's `coords` may name
+TRANSFORMS: dict[str, Callable[[float], float]] = {"identity": float, "log": _log}
 
 
 @dataclass(frozen=True)
@@ -41,10 +56,22 @@ class Law:
     formula: str = ""
     reference: str = ""
     extra: dict = field(default_factory=dict)
+    #: natural name -> (fit-space name, transform in TRANSFORMS); empty = fit space is natural
+    coords: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def n_params(self) -> int:
         return len(self.params)
+
+    @property
+    def natural_names(self) -> tuple[str, ...]:
+        """Names of the paper's parameterisation, as accepted by fixed values and bounds."""
+        return tuple(self.coords) if self.coords else self.params
+
+    def fit_coordinate(self, name: str, value: float) -> tuple[int, float]:
+        """(index in theta, fit-space value) of a natural parameter's value."""
+        fit_name, transform = self.coords.get(name, (name, "identity"))
+        return self.params.index(fit_name), TRANSFORMS[transform](float(value))
 
     def predict(self, theta, **inputs) -> np.ndarray:
         """Loss at the given inputs (positive arrays, broadcastable), float64 numpy.

@@ -51,6 +51,9 @@ def sup_from_natural(p) -> np.ndarray:
     )
 
 
+SUP_COORDS = {"E": ("e", "log"), "A": ("a", "log"), "B": ("b", "log"), "alpha": ("alpha", "identity"),
+              "beta": ("beta", "identity"), "gamma": ("gamma", "identity")}
+
 CHINCHILLA_GAMMA = Law(
     name="chinchilla-gamma",
     params=SUP_PARAMS,
@@ -62,6 +65,7 @@ CHINCHILLA_GAMMA = Law(
     natural=sup_natural,
     from_natural=sup_from_natural,
     exponents=("alpha", "beta", "gamma"),
+    coords=SUP_COORDS,
     formula="L = E + (A/N^alpha + B/D^beta)^gamma",
     reference="Busbridge et al. 2025, Eq. 1",
 )
@@ -118,6 +122,10 @@ def distill_from_natural(p) -> np.ndarray:
     )
 
 
+DISTILL_COORDS = {"A": ("a", "log"), "B": ("b", "log"), "alpha": ("alpha", "identity"),
+                  "beta": ("beta", "identity"), "gamma": ("gamma", "identity"), "c0": ("c0", "identity"),
+                  "c1": ("log_c1", "log"), "f1": ("log_f1", "log"), "d1": ("log_d1", "log")}
+
 DISTILL = Law(
     name="distill",
     params=DISTILL_PARAMS,
@@ -131,6 +139,7 @@ DISTILL = Law(
     natural=distill_natural,
     from_natural=distill_from_natural,
     exponents=("alpha", "beta", "gamma"),
+    coords=DISTILL_COORDS,
     kind="distill",
     default_delta=1e-4,
     formula="L_S = L_T + L_T^-c0 (1 + (L_T/(Ltilde_S d1))^(1/f1))^(-c1 f1) (A/N_S^alpha + B/D_S^beta)^gamma",

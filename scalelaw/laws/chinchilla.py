@@ -45,6 +45,11 @@ def from_natural(p) -> np.ndarray:
     return np.array([np.log(p["A"]), np.log(p["B"]), np.log(p["E"]), p["alpha"], p["beta"]], dtype=np.float64)
 
 
+#: the paper's parameters in fit space: E, A, B enter through their logs
+COORDS = {"E": ("e", "log"), "A": ("a", "log"), "B": ("b", "log"),
+          "alpha": ("alpha", "identity"), "beta": ("beta", "identity")}
+
+
 CHINCHILLA = Law(
     name="chinchilla",
     params=PARAMS,
@@ -56,6 +61,7 @@ CHINCHILLA = Law(
     natural=natural,
     from_natural=from_natural,
     exponents=("alpha", "beta"),
+    coords=COORDS,
     formula="L = E + A/N^alpha + B/D^beta",
     reference="Hoffmann et al. 2022 (Approach 3); Besiroglu et al. 2024",
 )
