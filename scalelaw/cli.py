@@ -85,6 +85,14 @@ def fit_cmd(
     level: float = typer.Option(0.9, "--level", help="confidence level of the intervals"),
     supervised_law: str = typer.Option("chinchilla-gamma", "--supervised-law", help="distill only: the supervised law for Ltilde_S"),
     method: str = typer.Option("piecewise", "--method", help="farseer only: piecewise (the authors') or end-to-end"),
+    objective: str = typer.Option("huber-log", "--objective",
+                                  help="huber-log (Huber of log residuals), mse-log (squared log residuals) or mse (squared loss residuals)"),
+    overestimate_penalty: float = typer.Option(1.0, "--overestimate-penalty", metavar="K",
+                                               help="multiply the loss of runs the law over-predicts by K >= 1 (OLMo-core's overestimate_penalty)"),
+    fix: Optional[str] = typer.Option(None, "--fix", help="hold parameters fixed, in the paper's names, e.g. E=1.69,alpha=0.3"),
+    bound: Optional[str] = typer.Option(None, "--bound", help="narrow parameters' ranges, e.g. alpha=0.1:1.0,beta=0.2:0.8"),
+    weights: Optional[str] = typer.Option(None, "--weights",
+                                          help="per-run weights (normalised to mean 1): a column of the runs, sqrt-compute (sqrt 6ND) or compute (6ND)"),
     out: Optional[Path] = typer.Option(None, "--out", help="write the fit (reloadable by predict/plan) to this JSON file"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="write a diagnostic figure (PNG)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout"),
@@ -97,7 +105,9 @@ def fit_cmd(
     what = f"fitting {law} to {csv}" + (f" + {bootstrap} bootstrap refits" if bootstrap else "")
     with Console(stderr=True).status(what + " ..."):
         doc, fit = run_fit(csv, law=law, where=where, n_boot=bootstrap, seed=seed, delta=delta, n_starts=starts,
-                           compute=compute, level=level, supervised_law=supervised_law, method=method)
+                           compute=compute, level=level, supervised_law=supervised_law, method=method,
+                           objective=objective, overestimate_penalty=overestimate_penalty, fix=fix, bound=bound,
+                           weights=weights)
     if out is not None:
         from .fit import save_fit
 

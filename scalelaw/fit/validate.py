@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from .run import METHODS, fit_supervised
+from .run import fit_supervised
+from .spec import METHODS, FitSpec
 
 
 
@@ -115,7 +116,7 @@ def validate_one(law_name: str, df: pd.DataFrame, test: np.ndarray, holdout: str
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = fit_supervised(law, train_df, method=used, n_starts=n_starts)
+        fit = fit_supervised(FitSpec(law=law.name, method=used), train_df, n_starts=n_starts)
     out.seconds = time.perf_counter() - t0
     prefix = f"{law.name}: "  # emitted warnings carry the law's name; fit.warnings do not
     msgs = [str(w.message) for w in caught] + list(getattr(fit, "warnings", []))
