@@ -244,7 +244,7 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = True, run_id: str | None 
                 "model": raw_model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                 "rng": {"torch": torch.get_rng_state(),
                         "cuda": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None},
-                "data_position": {"next_step": step, "key": "(seed, step, micro, rank)"},
+                "data_position": {"next_step": step, "key": "(seed, step, micro * world + rank, 0)"},
                 "timers": timers, "divergence": ema})
         dist.barrier()
 
@@ -263,7 +263,11 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = True, run_id: str | None 
                 g["lr"] = lr
             tot = {"loss": 0.0, "ce": 0.0, "kl": 0.0}
             for micro in range(cfg.grad_accum):
-                tok = torch.from_numpy(corpus.batch(split, (cfg.seed, step, micro, dist.rank), B, T)).to(dev)
+                # micro-batch slot of the global batch: world W with accumulation A draws the same
+                # slots 0..W*A-1 as one process with accumulation W*A (the trailing 0 keeps the
+                # single-process key as it was)
+                slot = micro * dist.world + dist.rank
+                tok = torch.from_numpy(corpus.batch(split, (cfg.seed, step, slot, 0), B, T)).to(dev)
                 x, y = tok[:, :-1], tok[:, 1:]  # (B, T) each
                 t_logits = None
                 if teacher is not None:
@@ -280,6 +284,10 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = True, run_id: str | None 
                 tot["loss"] += float(loss.detach()) / cfg.grad_accum
                 tot["ce"] += float(parts["ce"]) / cfg.grad_accum
                 tot["kl"] += float(parts["kl"]) / cfg.grad_accum
+            if dist.world > 1:  # log and judge the global batch's mean, so every rank agrees on divergence
+                parts_t = torch.tensor([tot["loss"], tot["ce"], tot["kl"]], dtype=torch.float64, device=dev)
+                torch.distributed.all_reduce(parts_t)
+                tot = dict(zip(("loss", "ce", "kl"), (parts_t / dist.world).tolist()))
             gnorm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(),
                                                    cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
             gnorm = float(gnorm)
