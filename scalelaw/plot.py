@@ -233,6 +233,8 @@ def plot_fit(fit, csv, where, path) -> None:
 
     from .runs import load_runs
 
+    if fit.law.kind == "frontier":
+        return plot_isoflop(fit, path)
     runs = load_runs(csv, where=where)
     if fit.law.kind == "distill":
         return plot_student_fit(fit, runs, path)
@@ -270,6 +272,44 @@ def plot_fit(fit, csv, where, path) -> None:
         a.scatter([nn[k]], [ll[k]], color=col, marker="*", s=80, zorder=3)
     a.set(xscale="log", xlabel="N", ylabel="predicted loss", title="isoFLOP slices (* = optimum)")
     a.legend(fontsize=6)
+    _finish(fig, path)
+
+
+def plot_isoflop(fit, path=None):
+    """isoFLOP Approach 2: loss vs N per budget with its parabola and minimum (refused budgets grey),
+    and the fitted frontier N*(C) = k C^a through the minima."""
+    import numpy as np
+
+    from .laws.isoflop import allocate
+
+    st = fit.settings
+    plt, fig, ax = _figure(1, 2, (12, 4.5))
+    a = ax[0, 0]
+    cmap = plt.get_cmap("viridis")
+    acc = {b["C"]: b for b in st["budgets"]}
+    for pts in st["points"]:
+        if pts["C"] not in acc:
+            a.scatter(pts["N"], pts["loss"], s=6, color="0.75")
+    for i, b in enumerate(st["budgets"]):
+        col = cmap(i / max(1, len(st["budgets"]) - 1))
+        pts = next(p for p in st["points"] if p["C"] == b["C"])
+        a.scatter(pts["N"], pts["loss"], s=10, color=col)
+        x = np.linspace(*np.log10(b["N_range"]), 80) - b["centre"]
+        a.plot(10 ** (x + b["centre"]), np.polyval(b["coef"][::-1], x), color=col, lw=1, label=f"C={b['C']:.2g}")
+        a.scatter([b["N_opt"]], [b["loss_opt"]], color=col, marker="*", s=90, zorder=3, edgecolor="k", lw=0.4)
+    a.set(xscale="log", xlabel="N", ylabel="loss", title="isoFLOP profiles (* = parabola minimum; grey = refused)")
+    a.legend(fontsize=6, ncol=2)
+    a = ax[0, 1]
+    C = np.array([b["C"] for b in st["budgets"]])
+    a.scatter(C, [b["N_opt"] for b in st["budgets"]], color="C0", label="N* per budget")
+    a.scatter(C, [b["D_opt"] for b in st["budgets"]], color="C1", label="D* per budget")
+    cc = np.geomspace(C.min() / 3, C.max() * 3, 50)
+    fr = allocate(fit.theta, cc)
+    p = fit.params
+    a.plot(cc, fr["N"], color="C0", label=f"N* = {p['k']:.3g} C^{p['a']:.3f}")
+    a.plot(cc, fr["D"], color="C1", label=f"D* = {p['k_D']:.3g} C^{p['b']:.3f}")
+    a.set(xscale="log", yscale="log", xlabel="compute C (FLOPs)", ylabel="N*, D*", title="fitted frontier")
+    a.legend(fontsize=7)
     _finish(fig, path)
 
 

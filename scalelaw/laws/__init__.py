@@ -13,6 +13,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "chinchilla-gamma": ("busbridge", "CHINCHILLA_GAMMA"),
     "distill": ("busbridge", "DISTILL"),
     "farseer": ("farseer", "FARSEER"),
+    "isoflop": ("isoflop", "ISOFLOP"),
 }
 
 

@@ -65,6 +65,8 @@ def require_supervised(spec: str, sup: PlanFit, dist: Optional[PlanFit]) -> Plan
     if dist is not None:
         raise UserError(f"{spec}: holds a distillation law; `scalelaw plan` needs a supervised law "
                         "(use `scalelaw plan distill` for distillation)")
+    if sup.law.kind == "frontier":  # an isoflop fit answers N*(C) directly
+        return sup
     if sup.law.kind != "supervised" or set(sup.law.inputs) != {"N", "D"}:
         raise UserError(f"{spec}: law {sup.law.name!r} is not a supervised L(N, D) law")
     return sup

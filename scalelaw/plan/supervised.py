@@ -72,6 +72,12 @@ def optimal_allocation(law, theta, C, *, flops: str = "6nd", preset: FlopPreset 
     """
     C = np.asarray(C, dtype=np.float64).reshape(-1)
     theta = np.asarray(theta, dtype=np.float64)
+    if law.kind == "frontier":  # a measured frontier (isoFLOP Approach 2): N*(C) directly, no search
+        if flops != law.extra.get("flops", flops):
+            raise UserError(f"law {law.name!r} was fitted under C = 6ND; --flops {flops} does not apply to it")
+        from ..laws.isoflop import allocate
+
+        return allocate(theta, C)
     lo = np.full(C.shape, np.log(n_bounds[0]))
     hi = np.log(np.minimum(n_bounds[1], max_params(C, d_min, flops, preset)))
     if np.any(hi <= lo):
@@ -210,7 +216,7 @@ def plan_supervised(fit, compute, *, flops: str = "6nd", preset: FlopPreset = BU
         if crange is not None:
             factor = max(c / crange[1], crange[0] / c, 1.0)
             plan.extrapolation = float(factor)
-            if factor > EXTRAPOLATION_WARN:
+            if factor > law.extra.get("extrapolation_warn", EXTRAPOLATION_WARN):
                 msgs.append(f"C={c:.3g} is {factor:.3g}x outside the fitted data's compute range "
                             f"[{crange[0]:.3g}, {crange[1]:.3g}] ({flops}): this is an extrapolation")
         for m in msgs:
