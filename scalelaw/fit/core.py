@@ -258,10 +258,11 @@ def spec_weights(spec: FitSpec, runs: Runs, logs: dict) -> np.ndarray | None:
 
 
 def _start_grid(law: Law, lower, upper) -> np.ndarray:
-    """The law's grid clipped into the box; clipping onto a fixed value makes duplicates, dropped."""
-    grid = np.clip(law.grid(), lower, upper)
-    if np.any(lower >= upper):
-        grid = np.unique(grid, axis=0)
+    """The law's grid clipped into the box. Clipping onto a fixed value or a narrowed bound makes
+    duplicate starts, dropped: they would only inflate the count of starts reaching the optimum."""
+    grid = law.grid()
+    if np.any(lower > np.asarray(law.lower)) or np.any(upper < np.asarray(law.upper)):
+        grid = np.unique(np.clip(grid, lower, upper), axis=0)
     return grid
 
 
