@@ -66,10 +66,19 @@ def test_bound_is_respected_and_an_optimum_on_it_is_reported():
     assert_recovers(inside)
 
 
+def test_gamma_law_with_gamma_fixed_at_one_is_chinchilla():
+    """chinchilla-gamma reduces to Chinchilla at gamma = 1: fixing it recovers Chinchilla's truth."""
+    fit = fit_law(FitSpec(law="chinchilla-gamma", fixed=(("gamma", 1.0),)), synthetic())
+    assert fit.params["gamma"] == 1.0
+    assert_recovers(fit)
+
+
 def test_unknown_or_impossible_parameters_are_user_errors():
     df = synthetic()
     with pytest.raises(UserError, match="no parameter 'F'.*E, A, B, alpha, beta"):
         fit_law(FitSpec(fixed=(("F", 1.0),)), df)
+    with pytest.raises(UserError, match="no parameter 'E'.*a1, g1, b1"):
+        fit_law(FitSpec(law="farseer", method="end-to-end", fixed=(("E", 1.0),)), df)
     with pytest.raises(UserError, match="must be positive"):
         fit_law(FitSpec(fixed=(("E", -1.0),)), df)
 
