@@ -14,7 +14,10 @@ distilled from chosen teachers over a D_S grid). Layout (every table but [sweep]
 
 Sizes are target non-embedding parameter counts (the trainer picks the shape from its size
 preset); shapes are explicit {n_layer, d_model, n_head[, d_ff]}. Each group may carry
-`train = {...}` overrides. isoFLOP budgets use C = 6 N D with N non-embedding (Kaplan et al. 2020;
+`train = {...}` overrides and its own `seeds = [...]` (replacing [sweep] seeds for that group).
+A student distils from the teacher run of its own seed where the grid has one, else from the
+teacher's first seed, so extra student seeds measure the student's run-to-run noise against one
+fixed teacher. isoFLOP budgets use C = 6 N D with N non-embedding (Kaplan et al. 2020;
 Hoffmann et al. 2022), so D = C / (6 N) for every size.
 
 Every mistake is a `UserError` naming the file, the line (best effort) and the key.
@@ -132,6 +135,11 @@ def _numbers(v, key: str, where: _Where, header: str | None, *, positive=True) -
     return out
 
 
+def _check_seeds(seeds, where: _Where, header: str) -> None:
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise UserError(f"{where('seeds', header)}: seeds must be a non-empty list of integers")
+
+
 # ---------------------------------------------------------------- loading
 
 
@@ -157,8 +165,7 @@ def parse_spec(doc: dict, path: str = "<spec>", text: str = "") -> Spec:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name or ""):
         raise UserError(f"{where('name', '[sweep]')}: [sweep] needs name = \"...\" (letters, digits, _ . -)")
     seeds = sweep.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise UserError(f"{where('seeds', '[sweep]')}: seeds must be a non-empty list of integers")
+    _check_seeds(seeds, where, "[sweep]")
 
     base = dict(doc.get("train", {}))
     _check_keys(base, trainer.config_fields(), where, "train", "[train]")
@@ -216,6 +223,14 @@ def parse_spec(doc: dict, path: str = "<spec>", text: str = "") -> Spec:
                 flops_per_s=flops_per_s, description=str(sweep.get("description", "")))
 
 
+def _teachers_for(teachers: list[PlannedRun] | None, seed: int) -> list:
+    """The teacher run a student of `seed` distils from: the one of the same seed, else the first."""
+    if not teachers:
+        return [None]
+    same = [t for t in teachers if t.config.get("seed") == seed]
+    return same or teachers[:1]
+
+
 class _Expander:
     """Turns groups (sizes x budgets x seeds) into PlannedRuns with deterministic ids."""
 
@@ -226,7 +241,7 @@ class _Expander:
 
     def group(self, g, role, label, header, *, single=False, teachers=None) -> list[PlannedRun]:
         where = self.where
-        allowed = {"train"} | set(BUDGET_KEYS) | ({"size", "shape"} if single else SIZE_KEYS) | (
+        allowed = {"train", "seeds"} | set(BUDGET_KEYS) | ({"size", "shape"} if single else SIZE_KEYS) | (
             set(DISTILL_KEYS) if role == "student" else set())
         _check_keys(g, allowed, where, label, header)
         over = dict(g.get("train", {}))
@@ -242,13 +257,13 @@ class _Expander:
             raise UserError(f"{where('flops', header)}: {label}: students take a D_S grid (tokens or tokens_per_param)")
         bkey = budgets[0]
         values = _numbers(g[bkey], bkey, where, header)
+        seeds = g.get("seeds", self.seeds)
+        _check_seeds(seeds, where, header)
         out = []
         for shape in shapes:
             for v in values:
-                for seed in self.seeds:
-                    for teacher in (teachers or [None]):
-                        if teacher is not None and teacher.config.get("seed") != seed:
-                            continue
+                for seed in seeds:
+                    for teacher in _teachers_for(teachers, seed):
                         out.append(self._one(role, label, header, shape, bkey, v, seed, over, teacher))
         return out
 
