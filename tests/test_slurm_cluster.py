@@ -111,10 +111,21 @@ def _queued(job_ids) -> list[str]:
     return out.stdout.split()
 
 
+def _accounted(job_ids) -> set[str]:
+    arrays = ",".join(sorted({j.split("_")[0] for j in job_ids}))
+    out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", arrays, "-o", "JobID,State"], capture_output=True,
+                         text=True).stdout
+    return {line.split("|")[0] for line in out.splitlines() if line.split("|")[-1].split()[:1] != ["RUNNING"]}
+
+
 def _wait_gone(job_ids, timeout=120.0) -> None:
+    """Until no job is queued and sacct holds every job's end (slurmdbd lags squeue by a moment)."""
     deadline = time.time() + timeout
     while _queued(job_ids):
         assert time.time() < deadline, f"jobs still queued after {timeout} s: {_queued(job_ids)}"
+        time.sleep(0.5)
+    deadline = time.time() + 30
+    while not set(job_ids) <= _accounted(job_ids) and time.time() < deadline:
         time.sleep(0.5)
 
 
