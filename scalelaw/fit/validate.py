@@ -6,6 +6,13 @@ the training part and reports the relative error |pred - obs| / obs on the held-
 on the training runs ("in range"), as in Li et al. 2025 (Farseer, Sec. 4). `rollout` repeats
 this holding out the largest size, then the two largest, and so on.
 
+With `calibrate=K` every law's interval for the held-out runs is its in-range interval widened
+by the extrapolation term learned from K rolling-origin backtests on the training runs only
+(`calibrate.py`), and `heldout_coverage` is the fraction of held-out runs inside it. Runs whose
+training residual is extreme (`backtest.outlier_mask`) are listed in `outliers`, and refitted
+without when `exclude_outliers` is set. `recommended` picks a fit by nested backtests on the
+training runs (`calibrate.recommend`) and scores it on the held-out runs like any law.
+
 Farseer is fitted by the authors' differential piecewise procedure by default; where the data
 cannot support it (no sqrt(2)-spaced D grid), that law is reported as skipped with the reason,
 unless it was the only law asked for, which is a user error.
@@ -45,7 +52,17 @@ class LawValidation:
     seconds: float | None = None
     warnings: list = field(default_factory=list)
     error: str | None = None
+    #: set on the entry `recommend` chose: the reason, with every candidate's backtest error
+    why: str | None = None
     k: int | None = None  # rollout step: number of largest sizes held out
+    interval_level: float | None = None
+    heldout_coverage: float | None = None
+    heldout_median_halfwidth_rel: float | None = None
+    calibration: dict | None = None
+    backtest: dict | None = None
+    #: training runs flagged by their residual: [{"N", "D", "loss", "log_residual", "robust_sigmas"}]
+    outliers: list = field(default_factory=list)
+    excluded_outliers: bool = False
     #: per-run arrays for plots: N, D, observed, predicted (train and test)
     points: dict = field(default_factory=dict, repr=False)
 
@@ -103,20 +120,49 @@ def _check_law(law, df: pd.DataFrame, n_train: int):
         raise UserError(f"law {law.name!r} cannot be fitted: the training runs need >= 2 distinct N and D")
 
 
-def validate_one(law_name: str, df: pd.DataFrame, test: np.ndarray, holdout: str, *,
-                 method: str = "piecewise", n_starts: int | None = None) -> LawValidation:
-    """Fit one law on ~test rows and measure its errors; UserError if it cannot be fitted."""
+def validate_one(law_name: str | FitSpec, df: pd.DataFrame, test: np.ndarray, holdout: str, *,
+                 method: str = "piecewise", n_starts: int | None = None, n_boot: int = 0, calibrate: int = 0,
+                 level: float = 0.9, exclude_outliers: bool = False, backtest=None) -> LawValidation:
+    """Fit one law (a name or a FitSpec) on ~test rows and measure its errors; UserError if it
+    cannot be fitted. `calibrate` > 0 backtests over that many origins (or uses `backtest`, one
+    already run on the same training rows) to calibrate the intervals."""
     from ..laws import get_law
+    from .backtest import log_residuals, outlier_mask, robust_sigma, rolling_origin
+    from .calibrate import calibrated_interval, fit_calibration
 
-    law = get_law(law_name)
+    spec = law_name if isinstance(law_name, FitSpec) else _spec(get_law(law_name).name, method)
+    law = get_law(spec.law)
+    used = spec.method if law.name == "farseer" else "end-to-end"
     train_df, test_df = df[~test], df[test]
-    used = method if law.name == "farseer" else "end-to-end"
     out = LawValidation(law=law.name, method=used, holdout=holdout, n_train=len(train_df), n_test=len(test_df))
+    if spec.overestimate_penalty != 1:
+        out.method = f"{used}, overestimate-penalty {spec.overestimate_penalty:g}"
     _check_law(law, train_df, len(train_df))
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = fit_supervised(FitSpec(law=law.name, method=used), train_df, n_starts=n_starts)
+        fit = fit_supervised(spec, train_df, n_starts=n_starts)
+        r = log_residuals(fit, train_df)
+        flagged = outlier_mask(r)
+        sig = robust_sigma(r)
+        out.outliers = [{"N": float(a), "D": float(b), "loss": float(c), "log_residual": float(e),
+                         "robust_sigmas": float(abs(e - np.median(r)) / sig)}
+                        for a, b, c, e in zip(train_df["N"][flagged], train_df["D"][flagged],
+                                              train_df["loss"][flagged], r[flagged])]
+        if exclude_outliers and flagged.any():
+            train_df = train_df[~flagged]
+            out.n_train, out.excluded_outliers = len(train_df), True
+            fit = fit_supervised(spec, train_df, n_starts=n_starts)
+        if n_boot and not (law.name == "farseer" and used == "piecewise"):
+            from .core import bootstrap
+
+            fit.boot = bootstrap(fit, train_df, n_boot=n_boot, max_iter=50)
+        cal = None
+        if calibrate:
+            bt = backtest if backtest is not None and not exclude_outliers else \
+                rolling_origin(train_df, spec, calibrate, n_starts=n_starts)
+            cal = fit_calibration(bt, fit, train_df)
+            out.calibration, out.backtest = cal.to_dict(), bt.summary()
     out.seconds = time.perf_counter() - t0
     prefix = f"{law.name}: "  # emitted warnings carry the law's name; fit.warnings do not
     msgs = [str(w.message) for w in caught] + list(getattr(fit, "warnings", []))
@@ -133,16 +179,26 @@ def validate_one(law_name: str, df: pd.DataFrame, test: np.ndarray, holdout: str
         raise UserError(f"law {law.name!r}: the fit predicts non-finite losses on this data")
     out.heldout_mean_rel_err, out.heldout_max_rel_err = float(te.mean()), float(te.max())
     out.inrange_mean_rel_err, out.inrange_max_rel_err = float(tr.mean()), float(tr.max())
+    pred, lo, hi = calibrated_interval(fit, cal, level, test_df["N"].to_numpy(float), test_df["D"].to_numpy(float))
+    obs = parts["test"][2]
+    out.interval_level = level
+    out.heldout_coverage = float(np.mean((obs >= lo) & (obs <= hi)))
+    out.heldout_median_halfwidth_rel = float(np.median((hi - lo) / 2 / pred))
+    parts["interval"] = (lo, hi)
     out.points = parts
     return out
 
 
 def validate_laws(runs, laws: list[str], *, holdout_largest: int | None = None, holdout: str | None = None,
-                  method: str = "piecewise", n_starts: int | None = None, progress=None) -> list[LawValidation]:
+                  method: str = "piecewise", n_starts: int | None = None, progress=None, n_boot: int = 0,
+                  calibrate: int = 0, level: float = 0.9, exclude_outliers: bool = False,
+                  recommend: bool = False) -> list[LawValidation]:
     """Fit every law in `laws` on the training part of `runs` and score it on the held-out part.
 
     A law that cannot be fitted on the data is reported with `error` set, while the others
     still run; if every law asked for fails, the first failure is raised as a UserError.
+    With `recommend`, a last entry (with `why` set) is the fit `calibrate.recommend` chose from
+    backtests on the training part alone, scored on the held-out part.
     """
     df = _frame(runs)
     if method not in METHODS:  # checked up front, before any fit runs
@@ -158,12 +214,23 @@ def validate_laws(runs, laws: list[str], *, holdout_largest: int | None = None, 
         raise UserError(f"hold-out {desc!r} selects no runs: nothing to predict")
     if test.all():
         raise UserError(f"hold-out {desc!r} selects all {len(df)} runs: no training runs left")
-    results, errors = [], []
+    if not 0 < level < 1:
+        raise UserError(f"--level must be in (0, 1), got {level}")
+    results, errors, bts = [], [], {}
+    one = dict(n_starts=n_starts, n_boot=n_boot, calibrate=calibrate, level=level, exclude_outliers=exclude_outliers)
+    if recommend:
+        from .calibrate import recommend as choose
+
+        if progress:
+            progress(f"backtesting the candidate fits on the {int((~test).sum())} training runs ...")
+        spec, why, by_label = choose(df[~test], max(calibrate, 3), n_starts=n_starts)
+        bts = {bt.spec: bt for bt in by_label.values()}
     for name in laws:
         if progress:
             progress(f"fitting {name} on {int((~test).sum())} runs, predicting {int(test.sum())} ...")
         try:
-            results.append(validate_one(name, df, test, desc, method=method, n_starts=n_starts))
+            spec_n = _spec(name, method)
+            results.append(validate_one(spec_n, df, test, desc, backtest=bts.get(spec_n), **one))
         except UserError as e:
             errors.append(e)
             used = method if name == "farseer" else "end-to-end"
@@ -171,6 +238,10 @@ def validate_laws(runs, laws: list[str], *, holdout_largest: int | None = None, 
                                          n_test=int(test.sum()), error=str(e)))
     if len(errors) == len(laws):
         raise errors[0]
+    if recommend:
+        rec = validate_one(spec, df, test, desc, backtest=bts.get(spec), **dict(one, calibrate=max(calibrate, 3)))
+        rec.why = why
+        results.append(rec)
     return results
 
 
@@ -186,6 +257,11 @@ def rollout(runs, laws: list[str], k_max: int, **kw) -> list[LawValidation]:
             r.k = k
             out.append(r)
     return out
+
+
+def _spec(name: str, method: str) -> FitSpec:
+    """The spec validate fits a law name with (method matters to farseer only)."""
+    return FitSpec(law=name, method=method) if name == "farseer" else FitSpec(law=name)
 
 
 def _frame(runs) -> pd.DataFrame:

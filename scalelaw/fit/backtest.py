@@ -1,0 +1,168 @@
+"""Rolling-origin backtests of a fit on the user's own runs, and residual outlier flags.
+
+A backtest answers "how wrong was this way of fitting when it extrapolated before?": hold out
+the largest model size (or the largest group of sizes, when there are many), fit on the rest,
+and record every held-out run's log error together with how far outside the training runs it
+lies; then hold out the two largest, and so on. The errors and distances are what
+`calibrate.fit_calibration` turns into an interval that widens with extrapolation distance,
+and what `calibrate.recommend` compares candidate fits by (the classical rolling-origin
+evaluation of forecasting, e.g. Tashman 2000, applied along model size instead of time).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import UserError
+from ..laws import get_law
+from .spec import FitSpec
+
+#: more distinct sizes than this are grouped into this many equal-count groups of sizes, so
+#: that one origin holds out a visible step in N rather than a single size of a dense sweep
+MAX_SIZE_GROUPS = 10
+#: a residual this many robust sigmas (1.4826 * MAD) from the median is flagged as an outlier
+OUTLIER_SIGMAS = 4.0
+
+
+def size_groups(N) -> list[np.ndarray]:
+    """Distinct model sizes, ascending, in at most MAX_SIZE_GROUPS contiguous groups."""
+    sizes = np.unique(np.asarray(N, dtype=float))
+    if sizes.size <= MAX_SIZE_GROUPS:
+        return [sizes[i:i + 1] for i in range(sizes.size)]
+    return [g for g in np.array_split(sizes, MAX_SIZE_GROUPS) if g.size]
+
+
+def extrapolation_distance(N, D, N_max: float, D_max: float) -> np.ndarray:
+    """How far (N, D) lies outside the training runs: max(0, ln N/N_max) + max(0, ln D/D_max).
+
+    Zero anywhere inside the training box, so intervals there are the fit's own; it grows by
+    one per e-fold of extrapolation in either coordinate.
+    """
+    N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
+    return np.maximum(0.0, np.log(N / N_max)) + np.maximum(0.0, np.log(D / D_max))
+
+
+def log_residuals(fit, df: pd.DataFrame) -> np.ndarray:
+    """ln(observed) - ln(predicted) for every row of df."""
+    law = fit.law
+    pred = law.predict(fit.theta, **{k: df[k].to_numpy(float) for k in law.inputs})
+    return np.log(df["loss"].to_numpy(float)) - np.log(np.asarray(pred, dtype=float))
+
+
+def robust_sigma(r) -> float:
+    r = np.asarray(r, dtype=float)
+    return float(1.4826 * np.median(np.abs(r - np.median(r)))) if r.size else 0.0
+
+
+def outlier_mask(r, sigmas: float = OUTLIER_SIGMAS) -> np.ndarray:
+    """Residuals more than `sigmas` robust sigmas from their median (none if the scatter is 0)."""
+    r = np.asarray(r, dtype=float)
+    s = robust_sigma(r)
+    if not s > 0:
+        return np.zeros(r.shape, dtype=bool)
+    return np.abs(r - np.median(r)) > sigmas * s
+
+
+@dataclass
+class Backtest:
+    """Held-out log errors of one fitting spec over rolling origins, one entry per held-out run."""
+
+    spec: FitSpec
+    origin: np.ndarray  # k: how many groups of the largest sizes were held out
+    log_err: np.ndarray  # ln obs - ln pred
+    distance: np.ndarray  # extrapolation_distance from that origin's training runs
+    d_N: np.ndarray  # ln N / N_max-train (signed)
+    d_C: np.ndarray  # ln C / C_max-train (signed), C = 6ND
+    scatter: np.ndarray  # robust sigma of that origin's training residuals
+    skipped: list = field(default_factory=list)  # (k, reason) of origins whose fit failed
+
+    @property
+    def n_origins(self) -> int:
+        return int(np.unique(self.origin).size)
+
+    def origin_errors(self) -> dict[int, float]:
+        """Mean |log error| at each origin."""
+        return {int(k): float(np.mean(np.abs(self.log_err[self.origin == k]))) for k in np.unique(self.origin)}
+
+    def score(self) -> float:
+        """Mean over origins of the origin's mean |log error| (each origin counts once)."""
+        e = self.origin_errors()
+        return float(np.mean(list(e.values()))) if e else float("inf")
+
+    def summary(self) -> dict:
+        return {"spec": self.spec.to_dict(), "n_origins": self.n_origins, "n_points": int(self.log_err.size),
+                "score_mean_abs_log_err": self.score(),
+                "origin_mean_abs_log_err": {str(k): v for k, v in self.origin_errors().items()},
+                "skipped": [{"k": k, "reason": r} for k, r in self.skipped]}
+
+
+def origins(df: pd.DataFrame, k_max: int, n_params: int) -> list[tuple[int, np.ndarray]]:
+    """(k, held-out mask) for k = 1..k_max while the training part keeps >= 2 sizes and > n_params runs."""
+    groups = size_groups(df["N"])
+    N = df["N"].to_numpy(float)
+    out = []
+    for k in range(1, k_max + 1):
+        if k >= len(groups):
+            break
+        test = N >= groups[-k][0]
+        train_sizes = np.unique(N[~test]).size
+        if train_sizes < 2 or (~test).sum() <= n_params:
+            break
+        out.append((k, test))
+    return out
+
+
+def rolling_origin(runs, spec: FitSpec | str, k_max: int = 3, *, n_starts: int | None = None) -> Backtest:
+    """Backtest `spec` on `runs` over up to k_max rolling origins (see the module docstring)."""
+    from .run import fit_supervised
+    from .validate import _frame
+
+    spec = spec if isinstance(spec, FitSpec) else FitSpec(law=spec)
+    df = _frame(runs)
+    law = get_law(spec.law)
+    if k_max < 1:
+        raise UserError(f"--rollout must be >= 1, got {k_max}")
+    parts = {k: [] for k in ("origin", "log_err", "distance", "d_N", "d_C", "scatter")}
+    skipped = []
+    for k, test in origins(df, k_max, law.n_params):
+        train, held = df[~test], df[test]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit = fit_supervised(spec, train, n_starts=n_starts)
+        except UserError as e:
+            skipped.append((k, str(e)))
+            continue
+        err = log_residuals(fit, held)
+        if not np.all(np.isfinite(err)):
+            skipped.append((k, "non-finite predictions"))
+            continue
+        Nm, Dm = float(train["N"].max()), float(train["D"].max())
+        Cm = float((train["N"] * train["D"]).max())
+        parts["origin"].append(np.full(err.size, k))
+        parts["log_err"].append(err)
+        parts["distance"].append(extrapolation_distance(held["N"], held["D"], Nm, Dm))
+        parts["d_N"].append(np.log(held["N"].to_numpy(float) / Nm))
+        parts["d_C"].append(np.log((held["N"] * held["D"]).to_numpy(float) / Cm))
+        parts["scatter"].append(np.full(err.size, robust_sigma(log_residuals(fit, train))))
+    arrays = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in parts.items()}
+    arrays["origin"] = arrays["origin"].astype(int)
+    return Backtest(spec=spec, skipped=skipped, **arrays)
+
+
+def backtest_table(bt: Backtest) -> str:
+    """Plain-text per-origin summary of a backtest."""
+    lines = [f"rolling-origin backtest of {bt.spec.law} ({bt.spec.objective}"
+             + (f", over-estimate penalty {bt.spec.overestimate_penalty:g}" if bt.spec.overestimate_penalty != 1 else "")
+             + f"): {bt.n_origins} origin(s)",
+             f"{'k':>3} {'runs':>5} {'mean |log err|':>15} {'max ln N/N_max':>15} {'max distance':>13}"]
+    for k in np.unique(bt.origin):
+        m = bt.origin == k
+        lines.append(f"{k:>3} {int(m.sum()):>5} {np.mean(np.abs(bt.log_err[m])):>15.4f} {bt.d_N[m].max():>15.3f} "
+                     f"{bt.distance[m].max():>13.3f}")
+    lines += [f"  origin {k} skipped: {r}" for k, r in bt.skipped]
+    return "\n".join(lines)

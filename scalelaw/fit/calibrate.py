@@ -1,0 +1,183 @@
+"""Prediction intervals calibrated by backtests, and a law recommended from the user's runs.
+
+The model of extrapolation error is one line: a held-out run at extrapolation distance d
+(`backtest.extrapolation_distance`, e-folds outside the training box) has log error
+
+    e ~ Normal(0, s^2 + (k d)^2)
+
+where s is the fit's own in-range scatter and k (log error per e-fold) is fitted by maximum
+likelihood to the rolling-origin backtest errors on the training runs. An interval for a new
+prediction takes the fit's in-range interval (the bootstrap prediction interval when the fit
+has draws, else ±z s) and widens each side in quadrature by z k d, so inside the data's range
+(d = 0) it is exactly the in-range interval. With fewer than MIN_ORIGINS backtest origins the
+slope is not trusted: k is raised to at least PRIOR_SLOPE and the calibration says so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..errors import UserError
+from .backtest import Backtest, extrapolation_distance, robust_sigma
+
+#: fewer backtest origins than this cannot pin the slope down
+MIN_ORIGINS = 3
+#: conservative floor on the slope (log error per e-fold of extrapolation) when they are too few:
+#: 3% per e-fold, about 7% at a 10x extrapolation, chosen a priori as a generous bound
+PRIOR_SLOPE = 0.03
+
+
+def _z(level: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + level / 2))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How the log-error spread grows outside the training runs: sd(d) = sqrt(s^2 + (slope d)^2)."""
+
+    slope: float
+    scatter: float  # in-range robust sigma of the fit's own log residuals
+    N_max: float  # the training box the distance is measured from
+    D_max: float
+    n_origins: int
+    n_points: int
+    calibrated: bool
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d) -> "Calibration":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+    def distance(self, N, D) -> np.ndarray:
+        return extrapolation_distance(N, D, self.N_max, self.D_max)
+
+
+def mle_slope(log_err, distance, scatter) -> float:
+    """Maximum-likelihood k for e_i ~ N(0, s_i^2 + k^2 d_i^2) (one bounded 1-D search)."""
+    from scipy.optimize import minimize_scalar
+
+    e, d = np.asarray(log_err, float), np.asarray(distance, float)
+    s2 = np.maximum(np.asarray(scatter, float) ** 2, 1e-12)
+    if not np.any(d > 0):
+        return 0.0
+
+    def nll(logk):
+        v = s2 + (math.exp(logk) * d) ** 2
+        return float(np.sum(np.log(v) + e ** 2 / v))
+
+    r = minimize_scalar(nll, bounds=(math.log(1e-5), math.log(2.0)), method="bounded")
+    k = math.exp(r.x)
+    return 0.0 if nll(math.log(1e-5)) <= r.fun + 1e-9 else k
+
+
+def fit_calibration(bt: Backtest, fit, train_df) -> Calibration:
+    """Calibration of `fit` (fitted on train_df) from the backtest of its spec on train_df."""
+    from .backtest import log_residuals
+
+    s = robust_sigma(log_residuals(fit, train_df))
+    N_max, D_max = float(train_df["N"].max()), float(train_df["D"].max())
+    k = mle_slope(bt.log_err, bt.distance, bt.scatter) if bt.log_err.size else 0.0
+    ok = bt.n_origins >= MIN_ORIGINS
+    note = "" if ok else (f"only {bt.n_origins} backtest origin(s) (< {MIN_ORIGINS} held-out size groups): slope "
+                          f"raised to at least {PRIOR_SLOPE} per e-fold")
+    if not ok:
+        k = max(k, PRIOR_SLOPE)
+    return Calibration(slope=float(k), scatter=s, N_max=N_max, D_max=D_max, n_origins=bt.n_origins,
+                       n_points=int(bt.log_err.size), calibrated=ok, note=note)
+
+
+def base_interval(fit, level: float, N, D):
+    """(pred, lo, hi): the fit's in-range interval: bootstrap prediction interval, else pred·exp(±z s)."""
+    from .backtest import robust_sigma as _rs
+
+    N, D = np.asarray(N, float), np.asarray(D, float)
+    pred = np.asarray(fit.predict(N=N, D=D), dtype=float)
+    if fit.boot is not None and len(fit.boot.thetas):
+        lo, hi = fit.predict_interval(level, noise=True, N=N, D=D)
+        return pred, np.minimum(np.asarray(lo), pred), np.maximum(np.asarray(hi), pred)
+    res = fit.settings.get("log_residuals")
+    s = _rs(res) if res else float(fit.settings.get("residual_sd") or 0.0)
+    w = np.exp(_z(level) * s)
+    return pred, pred / w, pred * w
+
+
+def calibrated_interval(fit, cal: Calibration | None, level: float, N, D):
+    """(pred, lo, hi): the in-range interval widened in log space by z·slope·distance."""
+    pred, lo, hi = base_interval(fit, level, N, D)
+    if cal is None:
+        return pred, lo, hi
+    ext = _z(level) * cal.slope * cal.distance(N, D)
+    c = np.log(pred)
+    lo = np.exp(c - np.sqrt((c - np.log(lo)) ** 2 + ext ** 2))
+    hi = np.exp(c + np.sqrt((np.log(hi) - c) ** 2 + ext ** 2))
+    return pred, lo, hi
+
+
+# ------------------------------------------------------------------ recommendation
+
+
+def candidates():
+    """The fixed candidate fits `--recommend` / `--law auto` choose among (default first)."""
+    from .spec import FitSpec
+
+    return (FitSpec(law="chinchilla"),
+            FitSpec(law="chinchilla", overestimate_penalty=2.0),
+            FitSpec(law="chinchilla-gamma"),
+            FitSpec(law="farseer", method="piecewise"))
+
+
+#: a candidate replaces the default only if its backtest score is below this fraction of the
+#: default's: inner backtests are few and noisy, and switching on a small edge overfits them
+SWITCH_MARGIN = 0.8
+
+
+def spec_label(spec) -> str:
+    extra = []
+    if spec.law == "farseer":
+        extra.append(spec.method)
+    if spec.overestimate_penalty != 1:
+        extra.append(f"overestimate-penalty {spec.overestimate_penalty:g}")
+    return spec.law + (f" ({', '.join(extra)})" if extra else "")
+
+
+def recommend(train_runs, k_max: int = 3, *, n_starts: int | None = None, backtests: dict | None = None):
+    """Choose among `candidates()` by rolling-origin backtests on `train_runs` only.
+
+    Rule: every candidate is backtested on the same origins; one whose fit fails at any origin
+    (or has no origins) is out; the default (first) candidate is kept unless another's score
+    (mean over origins of mean |log error|) is below SWITCH_MARGIN times the default's, in
+    which case the lowest score wins. Returns (spec, why, {label: Backtest}).
+    `backtests` may carry already-run backtests keyed by spec, to avoid refitting."""
+    from .backtest import rolling_origin
+
+    backtests = dict(backtests or {})
+    scores, bts = {}, {}
+    for spec in candidates():
+        bt = backtests.get(spec) or rolling_origin(train_runs, spec, k_max, n_starts=n_starts)
+        bts[spec_label(spec)] = bt
+        if bt.skipped or bt.n_origins == 0:
+            continue
+        scores[spec] = bt.score()
+    default = candidates()[0]
+    if default not in scores:
+        if not scores:
+            raise UserError("no candidate law could be backtested on these runs (too few model sizes?)")
+        default = min(scores, key=scores.get)
+    best = min(scores, key=scores.get)
+    choice = best if scores[best] < SWITCH_MARGIN * scores[default] else default
+    parts = ", ".join(f"{spec_label(s)} {100 * v:.2f}%" for s, v in scores.items())
+    out = [spec_label(s) for s in candidates() if s not in scores]
+    why = (f"backtest mean |log error| over {bts[spec_label(default)].n_origins} origin(s) on the training runs: "
+           f"{parts}" + (f"; not backtestable: {', '.join(out)}" if out else "") + "; "
+           + (f"{spec_label(choice)} beats the default by more than {100 * (1 - SWITCH_MARGIN):.0f}%"
+              if choice != default else f"kept {spec_label(default)} (no candidate beat it by "
+                                        f"{100 * (1 - SWITCH_MARGIN):.0f}%)"))
+    return choice, why, bts
