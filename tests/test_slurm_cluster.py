@@ -197,7 +197,7 @@ def test_cancelled_teacher_blocks_its_students_only(tmp_path, fake):
             assert store.record(r.run_id) is None and store.state(r.run_id) == "pending"
         elif r.teacher == ta.run_id:
             assert by_run[r.run_id].result() == "blocked"
-            assert store.state(r.run_id) == "failed"
+            assert store.state(r.run_id) == "blocked"
             assert store.failure(r.run_id).startswith(f"teacher {ta.run_id}")
             assert _starts(store, r.run_id) == []  # never trained
         else:

@@ -218,10 +218,10 @@ def test_failed_teacher_blocks_its_students_and_status_reports_it(tmp_path, fake
     spec = load_spec(write_spec(tmp_path))
     out = tmp_path / "out"
     summary = run_local(spec, out, workers=1, progress=False)
-    assert summary["counts"] == {"done": 5, "running": 0, "failed": 6, "diverged": 0, "pending": 0}
+    assert summary["counts"] == {"done": 5, "running": 0, "failed": 2, "diverged": 0, "blocked": 4, "pending": 0}
     code, stdout, _ = run_main(capsys, monkeypatch, "sweep", "status", str(out), "--json")
     doc = json.loads(stdout)
-    assert code == 0 and doc["counts"]["failed"] == 6
+    assert code == 0 and doc["counts"]["failed"] == 2 and doc["counts"]["blocked"] == 4
     reasons = {r["run_id"]: r.get("reason", "") for r in doc["runs"]}
     assert all("injected failure" in reasons[r.run_id] for r in spec.runs if r.role == "teacher")
     assert all(reasons[r.run_id].startswith("teacher ") for r in spec.runs if r.role == "student")

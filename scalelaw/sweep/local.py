@@ -82,7 +82,7 @@ def run_local(spec: Spec, root, *, workers: int | None = None, progress: bool = 
                         continue
                     trec = store.record(r.teacher)
                     if trec is None or trec.get("status", "ok") != "ok":
-                        store.mark_failed(rid, f"teacher {r.teacher} {store.state(r.teacher)}")
+                        store.mark_failed(rid, f"teacher {r.teacher} {store.state(r.teacher)}", blocked=True)
                         todo.remove(rid)
                         bar.step(rid, "blocked")
                         continue

@@ -41,7 +41,7 @@ def print_status(doc: dict) -> None:
     con = _console()
     counts = doc["counts"]
     n = doc["n_runs"]
-    finished = counts["done"] + counts["diverged"] + counts["failed"]
+    finished = counts["done"] + counts["diverged"] + counts["failed"] + counts.get("blocked", 0)
     con.print(f"sweep {doc['name']} in {doc['dir']}: {finished}/{n} finished")
     con.print(ProgressBar(total=max(n, 1), completed=counts["done"], width=50))
     con.print()

@@ -32,7 +32,8 @@ from ..errors import UserError
 from ..runs import COLUMNS, write_runs
 from .spec import ROLE_ORDER, PlannedRun, Spec
 
-STATES = ("done", "running", "failed", "diverged", "pending")
+#: "blocked": a student whose teacher did not finish ok; it never trained and is retried on a re-run
+STATES = ("done", "running", "failed", "diverged", "blocked", "pending")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -154,17 +155,22 @@ class Store:
                 out.append(json.loads(line))
         return out
 
-    def mark_failed(self, run_id: str, reason: str) -> None:
-        atomic_write_text(self.run_dir(run_id) / "failed.json", json.dumps({"reason": reason, "t": time.time()}))
+    def mark_failed(self, run_id: str, reason: str, *, blocked: bool = False) -> None:
+        doc = {"reason": reason, "t": time.time(), **({"blocked": True} if blocked else {})}
+        atomic_write_text(self.run_dir(run_id) / "failed.json", json.dumps(doc))
 
-    def failure(self, run_id: str) -> str | None:
+    def _failure_doc(self, run_id: str) -> dict | None:
         p = self.run_dir(run_id) / "failed.json"
         if not p.exists():
             return None
         try:
-            return json.loads(p.read_text()).get("reason", "failed")
+            return json.loads(p.read_text())
         except json.JSONDecodeError:
-            return "failed"
+            return {"reason": "failed"}
+
+    def failure(self, run_id: str) -> str | None:
+        doc = self._failure_doc(run_id)
+        return None if doc is None else doc.get("reason", "failed")
 
     def is_locked(self, run_id: str) -> bool:
         lock = self.run_dir(run_id) / ".lock"
@@ -174,15 +180,16 @@ class Store:
             return not got
 
     def state(self, run_id: str) -> str:
-        """done | running | failed | diverged | pending."""
+        """done | running | failed | diverged | blocked | pending."""
         rec = self.record(run_id)
         if rec is not None:
             st = rec.get("status", "ok")
             return {"ok": "done"}.get(st, st if st in STATES else "failed")
         if self.is_locked(run_id):
             return "running"
-        if self.failure(run_id) is not None:
-            return "failed"
+        doc = self._failure_doc(run_id)
+        if doc is not None:
+            return "blocked" if doc.get("blocked") else "failed"
         return "pending"
 
     # ------------------------------------------------------------ runs.csv
@@ -228,7 +235,7 @@ class Store:
         for rid in ids:
             st = self.state(rid)
             entry = {"run_id": rid, "state": st}
-            if st == "failed":
+            if st in ("failed", "blocked"):
                 entry["reason"] = self.failure(rid) or (self.record(rid) or {}).get("status")
             if st in ("running", "pending"):
                 entry.update(self._progress(rid))

@@ -34,7 +34,7 @@ def execute_run(root: str | Path, run_id: str, *, wait_teacher_s: float = 0.0, p
         if trec is None or trec.get("status", "ok") != "ok":
             why = "not finished" if trec is None else f"status {trec.get('status')}"
             if store.record(run_id) is None:
-                store.mark_failed(run_id, f"teacher {teacher} {why}")
+                store.mark_failed(run_id, f"teacher {teacher} {why}", blocked=True)
             return "blocked"
     with flocked(rdir / ".lock", blocking=False) as got:
         if not got:
