@@ -3,22 +3,39 @@ App. C, Alg. 1-2), the way its authors fit the nine-parameter law.
 
 Every sub-fit is ordinary least squares in log space inside a 1-D grid search over one exponent:
 
-1. Differences. For each model size N, pair runs whose token counts differ by lambda ~ sqrt(2)
-   and take R_N(D) = L(N, D) - L(N, lambda D). Under the law, G(N) cancels and
-   R_N(D) = B_N (1 - lambda^-A_N) D^-A_N, so OLS of log R on log D gives per-N A_N and B_N.
+1. Differences. For each model size N, pair each distinct token count D (repeated (N, D) runs
+   averaged) with the nearest D' >= sqrt(2) D of the same size and take
+   R_N(D, D') = L(N, D) - L(N, D'). Under the law G(N) cancels and
+   R = B_N (D^-A_N - D'^-A_N), so a per-size least-squares fit of log R (a 1-D search over A_N
+   in [A_MIN, A_MAX], B_N > 0 in closed form) gives A_N and B_N. On the authors' design, where
+   the D of a size are sqrt(2) apart, the pairs are theirs (neighbours) and the fit is exactly
+   their OLS of log R on log D.
+   Why these pairs: a difference's signal grows with log(D'/D) while its noise (two losses)
+   does not, so on a fine or uneven grid (Gemstones' D = k D_0, k = 1..10) neighbours 10% apart
+   give differences that are mostly noise; a floor of sqrt(2) keeps the authors' signal-to-noise
+   and their spacing as the special case. Taking the nearest such D' (rather than every pair)
+   keeps the differences local and counts each run in at most a few of them; on a coarser grid
+   (Gadre's D doubling) the pairs are simply the neighbours.
+   Noisy real losses are not always monotone in D: a pair whose loss did not fall has no log
+   and is left out (counted in a warning). A size needs >= MIN_PAIRS usable pairs (two
+   parameters plus one degree of freedom); sizes with fewer, or whose A_N lands on a bound of
+   its search, are dropped from stages 1-2 with a warning naming them, and still enter stage 3.
 2. Stretched exponentials. Fit log A_N = a1 n^g1 + b1 and log B_N = a2 n^g2 + b2 (n = N in
    billions) by a grid over the exponent ([-0.5, 0.5) step 1e-4, 10,000 values, all solved in
    one array operation) with the linear pair (a, b) by OLS at each grid value. Then refine
    alternately: with B's triple fixed, re-choose g1 (and its OLS pair) as the grid value whose
    law best reconstructs the observed differences R (mean absolute relative error); then the
    same for g2 with A's triple fixed; repeat until neither exponent moves (1-2 rounds).
-   As in the authors' code, B's fit is constrained to a2 > 0, g2 < 0.
+   As in the authors' code, B's fit is constrained to a2 > 0, g2 < 0 (B falling with N); where
+   no grid value satisfies it (real grids whose D-exponent grows with N, e.g. Li et al. 2025's
+   Misfitting runs) B is fitted without it, with a warning.
 3. Floor. O(N, D) = L - B(N) D^-A(N); G_N = mean over D of O; fit log G_N = a3 n^g3 + b3 by the
    same grid-plus-OLS (step 1e-3).
 
-The data must be a grid: several model sizes, each trained at sqrt(2)-spaced token counts.
-When it is not (isoFLOP data with one D per N, too few pairs, too few sizes) `fit_piecewise`
-raises UserError saying what is missing; the end-to-end fit (`fit_law`) works on any data.
+The data must be a grid: >= MIN_SIZES model sizes, each trained at enough token counts (any
+spacing) for MIN_PAIRS such pairs. When it is not (isoFLOP data with one D per N, too few D
+values per size, too few sizes) `fit_piecewise` raises UserError saying what is missing; the
+end-to-end fit (`fit_law`) works on any data.
 """
 
 from __future__ import annotations
@@ -31,25 +48,30 @@ import numpy as np
 from ..errors import ScalelawWarning, UserError
 from ..laws.farseer import FARSEER, N_UNIT
 
-LAMBDA = float(np.sqrt(2.0))
 #: the authors' exponent grids
 AB_GRID = np.round(np.arange(-5000, 5000) * 1e-4, 10)  # [-0.5, 0.5) step 1e-4: 10,000 values
 G_GRID = np.round(np.arange(-500, 500) * 1e-3, 10)  # [-0.5, 0.5) step 1e-3
-MIN_PAIRS = 5
+#: per-size data exponent A_N: published D-exponents lie in ~0.1-0.7 (Farseer's refit: 0.17-0.57
+#: over 10M-25B); a value outside this box says the size's differences are noise, not a power law
+A_MIN, A_MAX = 0.02, 2.0
+A_SEARCH = np.geomspace(A_MIN, A_MAX, 2001)  # coarse grid, refined by a bounded 1-D solve
+#: smallest D_hi / D_lo of a difference: the authors' sqrt(2), less 2% for rounded token counts
+MIN_RATIO = float(np.sqrt(2.0)) / 1.02
+MIN_PAIRS = 3  # two parameters per size plus one degree of freedom
 MIN_SIZES = 4
 HINT = "use the end-to-end fit instead (--method end-to-end)"
 
 
 @dataclass(frozen=True)
 class Differences:
-    """Neighbouring-pair loss differences, one entry per pair (lo, hi = lambda * lo)."""
+    """Consecutive-D loss differences, one entry per pair (D_lo < D_hi, same model size)."""
 
     n: np.ndarray  # (P,) model size of the pair, billions
     D_lo: np.ndarray  # (P,)
     D_hi: np.ndarray  # (P,)
-    R: np.ndarray  # (P,) L(N, D_lo) - L(N, D_hi)
+    R: np.ndarray  # (P,) L(N, D_lo) - L(N, D_hi) > 0
     size: np.ndarray  # (P,) index into `sizes`
-    sizes: np.ndarray  # (K,) model sizes (billions) with >= MIN_PAIRS pairs
+    sizes: np.ndarray  # (K,) model sizes (billions) with >= MIN_PAIRS usable pairs
 
 
 @dataclass(frozen=True)
@@ -64,37 +86,44 @@ class Triple:
         return self.a * np.power(n, self.g) + self.b
 
 
-def finite_differences(N, D, L, *, lam: float = LAMBDA, rtol: float = 0.02,
-                       min_pairs: int = MIN_PAIRS, min_sizes: int = MIN_SIZES):
-    """Stage 1a: pair each run with the run of the same N whose D is closest to lam * D.
+def _listed(items, most: int = 6) -> str:
+    """The first `most` items, then how many more (real data can have hundreds of sizes)."""
+    items = list(items)
+    more = f", ... ({len(items) - most} more)" if len(items) > most else ""
+    return ", ".join(items[:most]) + more
 
-    Pairs whose ratio is off lam by more than `rtol` are not used. Sizes with fewer than
-    `min_pairs` usable pairs are left out of stages 1-2 (with a warning) but still enter
-    stage 3. Returns (Differences, notes).
+
+def _names(n_billions) -> str:
+    return _listed(f"N={x * N_UNIT:.4g}" for x in n_billions)
+
+
+def finite_differences(N, D, L, *, ratio: float = MIN_RATIO, min_pairs: int = MIN_PAIRS,
+                       min_sizes: int = MIN_SIZES):
+    """Stage 1a: pair each distinct D of a size with the nearest D at least `ratio` times larger.
+
+    Pairs whose loss did not fall (noise) are left out. Sizes with fewer than `min_pairs` usable
+    pairs are dropped from stages 1-2 (named in a note) but still enter stage 3.
+    Returns (Differences, notes); UserError when fewer than `min_sizes` sizes remain.
     """
     n_all = np.asarray(N, dtype=np.float64) / N_UNIT
     D = np.asarray(D, dtype=np.float64)
     L = np.asarray(L, dtype=np.float64)
-    counts, out = [], {k: [] for k in ("n", "D_lo", "D_hi", "R", "size")}
-    sizes, notes = [], []
-    n_negative = 0
-    tol = np.log1p(rtol)
-    for n in np.unique(n_all):
+    out = {k: [] for k in ("n", "D_lo", "D_hi", "R", "size")}
+    sizes, notes, short, n_negative = [], [], [], 0
+    all_sizes = np.unique(n_all)
+    for n in all_sizes:
         at = n_all == n
-        d, l = D[at], L[at]
-        d_u, inv = np.unique(d, return_inverse=True)
-        l_u = np.bincount(inv, weights=l) / np.bincount(inv)  # repeated (N, D): mean loss
-        logd = np.log(d_u)
-        gap = np.abs(logd[None, :] - logd[:, None] - np.log(lam))  # (i, j): |log(d_j/d_i) - log lam|
-        j = np.argmin(gap, axis=1)
-        ok = gap[np.arange(len(d_u)), j] <= tol
-        i, j = np.flatnonzero(ok), j[ok]
+        d_u, inv = np.unique(D[at], return_inverse=True)
+        l_u = np.bincount(inv, weights=L[at]) / np.bincount(inv)  # repeated (N, D): mean loss
+        j = np.searchsorted(d_u, d_u * ratio)  # first D >= ratio * D (sorted)
+        i = np.flatnonzero(j < len(d_u))
+        j = j[i]
         R = l_u[i] - l_u[j]
         n_negative += int((R <= 0).sum())
         keep = R > 0
         i, j, R = i[keep], j[keep], R[keep]
-        counts.append(len(R))
         if len(R) < min_pairs:
+            short.append((n, len(d_u)))
             continue
         out["n"].append(np.full(len(R), n))
         out["D_lo"].append(d_u[i])
@@ -102,36 +131,58 @@ def finite_differences(N, D, L, *, lam: float = LAMBDA, rtol: float = 0.02,
         out["R"].append(R)
         out["size"].append(np.full(len(R), len(sizes)))
         sizes.append(n)
-    n_sizes = len(counts)
+    need = (f"each trained at token counts giving >= {min_pairs} pairs D, D' >= {ratio:.4g} D with falling "
+            f"loss (>= {min_pairs + 1} D values)")
     if len(sizes) < min_sizes:
-        most = max(counts) if counts else 0
-        one_d = all(np.unique(D[n_all == n]).size == 1 for n in np.unique(n_all))
+        one_d = all(np.unique(D[n_all == n]).size == 1 for n in all_sizes)
         why = "every model size has a single D (isoFLOP-style data)" if one_d else (
-            f"only {len(sizes)} of {n_sizes} model sizes have >= {min_pairs} pairs of runs whose D differ "
-            f"by a factor ~{lam:.4g} (most at one size: {most})")
-        raise UserError(
-            f"farseer piecewise fit needs >= {min_sizes} model sizes, each trained at >= {min_pairs + 1} "
-            f"token counts spaced by a factor {lam:.4g}; {why}; {HINT}")
-    if len(sizes) < n_sizes:
-        notes.append(f"{n_sizes - len(sizes)} model size(s) with < {min_pairs} sqrt(2)-spaced pairs "
-                     f"enter only the G(N) stage")
+            f"only {len(sizes)} of {len(all_sizes)} model sizes qualify"
+            + (f"; too few at {_listed(f'N={n * N_UNIT:.4g} ({k} D)' for n, k in short)}" if short else ""))
+        raise UserError(f"farseer piecewise fit needs >= {min_sizes} model sizes, {need}; {why}; {HINT}")
+    if short:
+        notes.append(f"model size(s) with < {min_pairs} usable pairs of D values enter only the G(N) stage: "
+                     + _listed(f"N={n * N_UNIT:.4g} ({k} D)" for n, k in short))
     if n_negative:
-        notes.append(f"{n_negative} pair(s) with L(D) <= L(lambda D) (noise) left out of the differences")
+        notes.append(f"{n_negative} pair(s) with L(D) <= L(D') (noise) left out of the differences")
     cat = {k: np.concatenate(v) for k, v in out.items()}
     return Differences(sizes=np.asarray(sizes), **cat), notes
 
 
-def per_size_power_laws(diffs: Differences, lam: float = LAMBDA):
-    """Stage 1b: OLS of log R on log D per size -> (A_N, B_N), each (K,)."""
+def _log_gap(A, D_lo, D_hi):
+    """log(D_lo^-A - D_hi^-A), stable for small A; A broadcasts against the pair arrays."""
+    return -A * np.log(D_lo) + np.log(-np.expm1(-A * np.log(D_hi / D_lo)))
+
+
+def _size_sse(A, y, D_lo, D_hi):
+    """Log-space SSE of R = B gap(A) with log B at its closed-form optimum, and that log B."""
+    c = _log_gap(A, D_lo, D_hi)
+    logB = np.mean(y - c, axis=-1, keepdims=True)
+    return np.sum((y - c - logB) ** 2, axis=-1), logB[..., 0]
+
+
+def per_size_power_laws(diffs: Differences):
+    """Stage 1b: per size, least squares of log R = log B_N + log(D_lo^-A_N - D_hi^-A_N).
+
+    A_N by a geometric grid over [A_MIN, A_MAX] then a bounded scalar solve in the bracket
+    around the grid minimum; B_N > 0 in closed form. Returns (A, B), each (K,); a size whose
+    optimum sits on a bound of A gets NaN (its differences do not identify a power law).
+    """
+    from scipy.optimize import minimize_scalar
+
     K = len(diffs.sizes)
-    x, y, k = np.log(diffs.D_lo), np.log(diffs.R), diffs.size
-    cnt = np.bincount(k, minlength=K)
-    xm = np.bincount(k, x, K) / cnt
-    ym = np.bincount(k, y, K) / cnt
-    xc, yc = x - xm[k], y - ym[k]
-    slope = np.bincount(k, xc * yc, K) / np.bincount(k, xc * xc, K)
-    A = -slope
-    B = np.exp(ym + A * xm) / (1.0 - lam ** (-A))
+    A, B = np.full(K, np.nan), np.full(K, np.nan)
+    y_all = np.log(diffs.R)
+    for k in range(K):
+        at = diffs.size == k
+        y, lo, hi = y_all[at], diffs.D_lo[at], diffs.D_hi[at]
+        sse, _ = _size_sse(A_SEARCH[:, None], y[None, :], lo[None, :], hi[None, :])
+        i = int(np.argmin(sse))
+        if i == 0 or i == A_SEARCH.size - 1:
+            continue
+        res = minimize_scalar(lambda a: float(_size_sse(a, y, lo, hi)[0]), bounds=(A_SEARCH[i - 1], A_SEARCH[i + 1]),
+                              method="bounded", options={"xatol": 1e-12})
+        A[k] = res.x
+        B[k] = np.exp(_size_sse(res.x, y, lo, hi)[1])
     return A, B
 
 
@@ -178,14 +229,21 @@ def fit_exponent_laws(diffs: Differences, A_N, B_N, *, max_rounds: int = 5, scor
     A round re-chooses A's exponent with B fixed, then B's with A fixed. The rounds stop when
     neither exponent moves or the differences' error (MARE) improves by less than `score_rtol`
     relative: the A/B exponents trade off along a flat ridge, and chasing it further changes
-    the surface by far less than the noise. Returns (triple_A, triple_B, rounds, converged).
+    the surface by far less than the noise. Returns (triple_A, triple_B, rounds, converged, notes).
     """
     n, grid = diffs.sizes, AB_GRID
     aA, bA, sseA = ols_over_exponents(n, np.log(A_N), grid)
-    aB, bB, sseB = ols_over_exponents(n, np.log(B_N), grid)
     a_ok = np.isfinite(sseA)
-    b_ok = np.isfinite(sseB) & (grid < 0) & (aB > 0)  # the authors' constraint: a2 > 0, beta < 0
     tA = best_triple(aA, bA, sseA, grid)
+    aB, bB, sseB = ols_over_exponents(n, np.log(B_N), grid)
+    b_ok = np.isfinite(sseB) & (grid < 0) & (aB > 0)  # the authors' constraint: a2 > 0, beta < 0
+    notes = []
+    if not b_ok.any():
+        # their prior (B falling towards a floor as N grows) does not hold on every data set, e.g.
+        # where the D-exponent grows with N; refusing would leave such grids without a fit
+        b_ok = np.isfinite(sseB)
+        notes.append("no B(N) = exp(a2 n^g2 + b2) with a2 > 0, g2 < 0 (B falling with N, the authors' "
+                     "constraint) fits these sizes; B(N) fitted without it")
     tB = best_triple(aB, bB, sseB, grid, b_ok)
 
     npair = diffs.n
@@ -204,9 +262,9 @@ def fit_exponent_laws(diffs: Differences, A_N, B_N, *, max_rounds: int = 5, scor
         tB = best_triple(aB, bB, scoreB, grid, b_ok)
         score = float(np.min(np.where(b_ok & np.isfinite(scoreB), scoreB, np.inf)))
         if (tA.g, tB.g) == old or last - score <= score_rtol * score:
-            return tA, tB, rounds, True
+            return tA, tB, rounds, True, notes
         last = score
-    return tA, tB, max_rounds, False
+    return tA, tB, max_rounds, False, notes
 
 
 def fit_floor(n_all, D, L, tA: Triple, tB: Triple):
@@ -241,28 +299,29 @@ class PiecewiseEstimate:
     n_pairs: int
 
 
-def estimate_piecewise(N, D, L, *, lam: float = LAMBDA, rtol: float = 0.02, max_rounds: int = 5):
+def estimate_piecewise(N, D, L, *, max_rounds: int = 5):
     """All three stages on raw arrays (N raw count, D tokens, L loss) -> PiecewiseEstimate."""
     N, D, L = (np.asarray(x, dtype=np.float64) for x in (N, D, L))
     n_all = N / N_UNIT
     if np.unique(n_all).size < MIN_SIZES:
         raise UserError(f"farseer piecewise fit needs >= {MIN_SIZES} model sizes, the data has "
                         f"{np.unique(n_all).size}; {HINT}")
-    diffs, notes = finite_differences(N, D, L, lam=lam, rtol=rtol)
-    A_N, B_N = per_size_power_laws(diffs, lam)
-    good = np.isfinite(A_N) & (A_N > 0) & np.isfinite(B_N) & (B_N > 0)
+    diffs, notes = finite_differences(N, D, L)
+    A_N, B_N = per_size_power_laws(diffs)
+    good = np.isfinite(A_N) & np.isfinite(B_N) & (B_N > 0)
     if good.sum() < MIN_SIZES:
         raise UserError(f"farseer piecewise fit: only {int(good.sum())} model sizes have losses falling "
-                        f"with D as a power law; {HINT}")
+                        f"with D as a power law of exponent {A_MIN}-{A_MAX} (need {MIN_SIZES}); {HINT}")
     if not good.all():
-        notes.append(f"{int((~good).sum())} model size(s) whose losses do not fall with D as a power law "
-                     f"enter only the G(N) stage")
+        notes.append(f"model size(s) whose losses do not fall with D as a power law of exponent "
+                     f"{A_MIN}-{A_MAX} enter only the G(N) stage: {_names(diffs.sizes[~good])}")
         keep = good[diffs.size]
         remap = np.cumsum(good) - 1
         diffs = Differences(n=diffs.n[keep], D_lo=diffs.D_lo[keep], D_hi=diffs.D_hi[keep], R=diffs.R[keep],
                             size=remap[diffs.size[keep]], sizes=diffs.sizes[good])
         A_N, B_N = A_N[good], B_N[good]
-    tA, tB, rounds, converged = fit_exponent_laws(diffs, A_N, B_N, max_rounds=max_rounds)
+    tA, tB, rounds, converged, more = fit_exponent_laws(diffs, A_N, B_N, max_rounds=max_rounds)
+    notes += more
     tG = fit_floor(n_all, D, L, tA, tB)
     if not converged:
         notes.append(f"refinement did not settle in {max_rounds} rounds")
@@ -273,8 +332,7 @@ def estimate_piecewise(N, D, L, *, lam: float = LAMBDA, rtol: float = 0.02, max_
     return PiecewiseEstimate(theta, rounds, converged, notes, A_N, B_N, diffs.sizes, int(len(diffs.R)))
 
 
-def fit_piecewise(runs_or_df, *, lam: float = LAMBDA, rtol: float = 0.02, max_rounds: int = 5,
-                  delta: float | None = None):
+def fit_piecewise(runs_or_df, *, max_rounds: int = 5, delta: float | None = None):
     """Fit the Farseer law by differential piecewise fitting; returns a FitResult.
 
     `runs_or_df` is a `Runs` or a table with columns N (raw count), D (tokens), loss.
@@ -282,13 +340,13 @@ def fit_piecewise(runs_or_df, *, lam: float = LAMBDA, rtol: float = 0.02, max_ro
     (delta = the law's default), so the two fits are comparable.
     """
     N, D, L = _columns(runs_or_df)
-    est = estimate_piecewise(N, D, L, lam=lam, rtol=rtol, max_rounds=max_rounds)
+    est = estimate_piecewise(N, D, L, max_rounds=max_rounds)
     for note in est.notes:
         warnings.warn(f"farseer piecewise: {note}", ScalelawWarning, stacklevel=2)
-    return _as_fit_result(est, N, D, L, delta=delta, lam=lam)
+    return _as_fit_result(est, N, D, L, delta=delta)
 
 
-def _as_fit_result(est: PiecewiseEstimate, N, D, L, *, delta, lam):
+def _as_fit_result(est: PiecewiseEstimate, N, D, L, *, delta):
     """Wrap the piecewise estimate in the generic fitter's FitResult."""
     from . import FitResult
     from .solver import huber
@@ -307,6 +365,6 @@ def _as_fit_result(est: PiecewiseEstimate, N, D, L, *, delta, lam):
         status="converged" if est.converged else "max-iter",
         warnings=tuple(est.notes),
         delta=delta,
-        settings={"method": "piecewise", "lam": lam, "rounds": int(est.rounds), "n_pairs": est.n_pairs,
+        settings={"method": "piecewise", "pairs": "consecutive D per size", "rounds": int(est.rounds), "n_pairs": est.n_pairs,
                   "sizes_fitted_billions": [float(x) for x in est.sizes]},
     )
