@@ -67,6 +67,14 @@ def outlier_mask(r, sigmas: float = OUTLIER_SIGMAS) -> np.ndarray:
     return np.abs(r - np.median(r)) > sigmas * s
 
 
+def scatter_sd(r) -> float:
+    """Run-to-run scatter for intervals: the sd of the residuals that are not flagged outliers
+    (the robust sigma itself is biased low for a Huber/L1 fit, whose residuals pile up at 0)."""
+    r = np.asarray(r, dtype=float)
+    keep = r[~outlier_mask(r)]
+    return float(np.std(keep)) if keep.size else 0.0
+
+
 @dataclass
 class Backtest:
     """Held-out log errors of one fitting spec over rolling origins, one entry per held-out run."""
@@ -77,7 +85,7 @@ class Backtest:
     distance: np.ndarray  # extrapolation_distance from that origin's training runs
     d_N: np.ndarray  # ln N / N_max-train (signed)
     d_C: np.ndarray  # ln C / C_max-train (signed), C = 6ND
-    scatter: np.ndarray  # robust sigma of that origin's training residuals
+    scatter: np.ndarray  # scatter_sd of that origin's training residuals
     skipped: list = field(default_factory=list)  # (k, reason) of origins whose fit failed
 
     @property
@@ -148,7 +156,7 @@ def rolling_origin(runs, spec: FitSpec | str, k_max: int = 3, *, n_starts: int |
         parts["distance"].append(extrapolation_distance(held["N"], held["D"], Nm, Dm))
         parts["d_N"].append(np.log(held["N"].to_numpy(float) / Nm))
         parts["d_C"].append(np.log((held["N"] * held["D"]).to_numpy(float) / Cm))
-        parts["scatter"].append(np.full(err.size, robust_sigma(log_residuals(fit, train))))
+        parts["scatter"].append(np.full(err.size, scatter_sd(log_residuals(fit, train))))
     arrays = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in parts.items()}
     arrays["origin"] = arrays["origin"].astype(int)
     return Backtest(spec=spec, skipped=skipped, **arrays)

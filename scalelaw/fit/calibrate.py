@@ -5,11 +5,11 @@ The model of extrapolation error is one line: a held-out run at extrapolation di
 
     e ~ Normal(0, s^2 + (k d)^2)
 
-where s is the fit's own in-range scatter and k (log error per e-fold) is fitted by maximum
-likelihood to the rolling-origin backtest errors on the training runs. An interval for a new
-prediction takes the fit's in-range interval (the bootstrap prediction interval when the fit
-has draws, else ±z s) and widens each side in quadrature by z k d, so inside the data's range
-(d = 0) it is exactly the in-range interval. With fewer than MIN_ORIGINS backtest origins the
+where s is the fit's own in-range scatter (sd of its non-outlier log residuals) and k (log
+error per e-fold) is fitted by maximum likelihood to the rolling-origin backtest errors on the
+training runs. An interval for a new prediction is, in log space, the bootstrap interval of the
+fitted curve (parameter uncertainty; none without draws) widened in quadrature by z s and by
+z k d, so inside the data's range (d = 0) it is the bootstrap prediction interval. With fewer than MIN_ORIGINS backtest origins the
 slope is not trusted: k is raised to at least PRIOR_SLOPE and the calibration says so.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..errors import UserError
-from .backtest import Backtest, extrapolation_distance, robust_sigma
+from .backtest import Backtest, extrapolation_distance, scatter_sd
 
 #: fewer backtest origins than this cannot pin the slope down
 MIN_ORIGINS = 3
@@ -41,7 +41,7 @@ class Calibration:
     """How the log-error spread grows outside the training runs: sd(d) = sqrt(s^2 + (slope d)^2)."""
 
     slope: float
-    scatter: float  # in-range robust sigma of the fit's own log residuals
+    scatter: float  # in-range scatter (backtest.scatter_sd) of the fit's own log residuals
     N_max: float  # the training box the distance is measured from
     D_max: float
     n_origins: int
@@ -82,7 +82,7 @@ def fit_calibration(bt: Backtest, fit, train_df) -> Calibration:
     """Calibration of `fit` (fitted on train_df) from the backtest of its spec on train_df."""
     from .backtest import log_residuals
 
-    s = robust_sigma(log_residuals(fit, train_df))
+    s = scatter_sd(log_residuals(fit, train_df))
     N_max, D_max = float(train_df["N"].max()), float(train_df["D"].max())
     k = mle_slope(bt.log_err, bt.distance, bt.scatter) if bt.log_err.size else 0.0
     ok = bt.n_origins >= MIN_ORIGINS
@@ -94,30 +94,29 @@ def fit_calibration(bt: Backtest, fit, train_df) -> Calibration:
                        n_points=int(bt.log_err.size), calibrated=ok, note=note)
 
 
-def base_interval(fit, level: float, N, D):
-    """(pred, lo, hi): the fit's in-range interval: bootstrap prediction interval, else pred·exp(±z s)."""
-    from .backtest import robust_sigma as _rs
-
-    N, D = np.asarray(N, float), np.asarray(D, float)
-    pred = np.asarray(fit.predict(N=N, D=D), dtype=float)
-    if fit.boot is not None and len(fit.boot.thetas):
-        lo, hi = fit.predict_interval(level, noise=True, N=N, D=D)
-        return pred, np.minimum(np.asarray(lo), pred), np.maximum(np.asarray(hi), pred)
+def _scatter(fit) -> float:
     res = fit.settings.get("log_residuals")
-    s = _rs(res) if res else float(fit.settings.get("residual_sd") or 0.0)
-    w = np.exp(_z(level) * s)
-    return pred, pred / w, pred * w
+    return scatter_sd(res) if res else float(fit.settings.get("residual_sd") or 0.0)
 
 
 def calibrated_interval(fit, cal: Calibration | None, level: float, N, D):
-    """(pred, lo, hi): the in-range interval widened in log space by z·slope·distance."""
-    pred, lo, hi = base_interval(fit, level, N, D)
-    if cal is None:
-        return pred, lo, hi
-    ext = _z(level) * cal.slope * cal.distance(N, D)
+    """(pred, lo, hi): a prediction interval for a new run at (N, D).
+
+    In log space each side is the bootstrap's percentile interval of the fitted curve (when the
+    fit has draws) widened in quadrature by z·s (the in-range run-to-run scatter) and by
+    z·slope·distance (the calibrated extrapolation term; zero inside the training box)."""
+    N, D = np.asarray(N, float), np.asarray(D, float)
+    pred = np.asarray(fit.predict(N=N, D=D), dtype=float)
     c = np.log(pred)
-    lo = np.exp(c - np.sqrt((c - np.log(lo)) ** 2 + ext ** 2))
-    hi = np.exp(c + np.sqrt((np.log(hi) - c) ** 2 + ext ** 2))
+    lo_b = hi_b = np.zeros_like(c)
+    if fit.boot is not None and len(fit.boot.thetas):
+        lo, hi = fit.predict_interval(level, noise=False, N=N, D=D)
+        lo_b, hi_b = np.maximum(c - np.log(lo), 0.0), np.maximum(np.log(hi) - c, 0.0)
+    z = _z(level)
+    s = cal.scatter if cal is not None else _scatter(fit)
+    ext = 0.0 if cal is None else z * cal.slope * cal.distance(N, D)
+    lo = np.exp(c - np.sqrt(lo_b ** 2 + (z * s) ** 2 + ext ** 2))
+    hi = np.exp(c + np.sqrt(hi_b ** 2 + (z * s) ** 2 + ext ** 2))
     return pred, lo, hi
 
 

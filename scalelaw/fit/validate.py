@@ -276,10 +276,12 @@ def table(results: list[LawValidation]) -> str:
     """Plain-text table of results (percent)."""
     pct = lambda x: "-" if x is None else f"{100 * x:.3f}%"  # noqa: E731
     head = f"{'k':>3} {'law':<17} {'method':<11} {'train':>5} {'test':>5} {'held-out mean':>13} " \
-           f"{'held-out max':>12} {'in-range mean':>13}"
+           f"{'held-out max':>12} {'in-range mean':>13} {'coverage':>8} {'half-width':>10}"
     lines = [head]
     for r in results:
+        cov = "-" if r.heldout_coverage is None else f"{100 * r.heldout_coverage:.0f}%"
         lines.append(f"{'' if r.k is None else r.k:>3} {r.law:<17} {r.method:<11} {r.n_train:>5} {r.n_test:>5} "
                      f"{pct(r.heldout_mean_rel_err):>13} {pct(r.heldout_max_rel_err):>12} "
-                     f"{pct(r.inrange_mean_rel_err):>13}" + (f"  skipped: {r.error}" if r.error else ""))
+                     f"{pct(r.inrange_mean_rel_err):>13} {cov:>8} {pct(r.heldout_median_halfwidth_rel):>10}"
+                     + (f"  skipped: {r.error}" if r.error else ""))
     return "\n".join(lines)
