@@ -75,7 +75,12 @@ def _root() -> None:
 @app.command("fit")
 def fit_cmd(
     csv: Path = typer.Argument(..., help="run records (CSV or Parquet) with columns N, D, loss"),
-    law: str = typer.Option("chinchilla", "--law", help="law name: chinchilla, chinchilla-gamma, farseer, distill"),
+    law: str = typer.Option("chinchilla", "--law", help="law name: auto (chosen by rolling-origin backtests on these runs "
+                            "among chinchilla, chinchilla with over-estimate penalty 2, chinchilla-gamma, farseer "
+                            "piecewise; implies --calibrate 3), chinchilla, chinchilla-gamma, farseer, distill, "
+                            "or isoflop (Chinchilla Approach 2: a parabola in log N per compute budget, from a "
+                            "'budget' column or clusters of 6ND; power laws N* = k C^a, D* = k_D C^b through the "
+                            "minima; --bootstrap resamples runs within budgets; also reports Approach 3's a, b)"),
     where: Optional[str] = typer.Option(None, "--where", help="pandas query to select rows, e.g. \"N < 5e8\""),
     bootstrap: int = typer.Option(0, "--bootstrap", help="number of bootstrap resamples for CIs (0 = none)"),
     seed: int = typer.Option(0, "--seed", help="seed for start selection and the bootstrap"),
@@ -93,6 +98,8 @@ def fit_cmd(
     bound: Optional[str] = typer.Option(None, "--bound", help="narrow parameters' ranges, e.g. alpha=0.1:1.0,beta=0.2:0.8"),
     weights: Optional[str] = typer.Option(None, "--weights",
                                           help="per-run weights (normalised to mean 1): a column of the runs, sqrt-compute (sqrt 6ND) or compute (6ND)"),
+    calibrate: int = typer.Option(0, "--calibrate", metavar="K", help="backtest over K rolling origins and store an "
+                                  "interval calibration (extrapolation error growth) that predict/plan use"),
     out: Optional[Path] = typer.Option(None, "--out", help="write the fit (reloadable by predict/plan) to this JSON file"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="write a diagnostic figure (PNG)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout"),
@@ -107,7 +114,7 @@ def fit_cmd(
         doc, fit = run_fit(csv, law=law, where=where, n_boot=bootstrap, seed=seed, delta=delta, n_starts=starts,
                            compute=compute, level=level, supervised_law=supervised_law, method=method,
                            objective=objective, overestimate_penalty=overestimate_penalty, fix=fix, bound=bound,
-                           weights=weights)
+                           weights=weights, calibrate=calibrate)
     if out is not None:
         from .fit import save_fit
 
@@ -166,7 +173,8 @@ def predict_cmd(
     if as_json:
         emit_json(doc)
     else:
-        extra = f"  ({int(level * 100)}% interval over bootstrap draws [{doc['interval'][0]:.5g}, {doc['interval'][1]:.5g}])" if "interval" in doc else ""
+        kind = "calibrated interval" if doc.get("interval_kind") == "calibrated" else "interval over bootstrap draws"
+        extra = f"  ({int(level * 100)}% {kind} [{doc['interval'][0]:.5g}, {doc['interval'][1]:.5g}])" if "interval" in doc else ""
         print(f"{doc['law']}: L(N={N:.4g}, D={D:.4g}) = {doc['loss']:.6g}{extra}")
 
 
@@ -183,6 +191,11 @@ def validate_cmd(
     rollout_k: Optional[int] = typer.Option(None, "--rollout", help="hold out the largest size, then the 2 largest, ... up to K"),
     method: str = typer.Option("piecewise", "--method", help="farseer fit: piecewise (the authors' procedure) | end-to-end"),
     n_starts: Optional[int] = typer.Option(None, "--n-starts", help="multi-start count for end-to-end fits (default: the fitter's)"),
+    n_boot: int = typer.Option(100, "--bootstrap", help="bootstrap resamples for each law's in-range interval (0 = residual scatter only)"),
+    calibrate: int = typer.Option(3, "--calibrate", help="rolling-origin backtests on the training runs that calibrate the intervals (0 = bootstrap only)"),
+    level: float = typer.Option(0.9, "--level", help="prediction interval level for heldout_coverage"),
+    recommend: bool = typer.Option(False, "--recommend", help="also choose a fit by nested backtests on the training runs and score it"),
+    exclude_outliers: bool = typer.Option(False, "--exclude-outliers", help="refit without training runs whose residual is > 4 robust sigmas"),
     json_out: bool = typer.Option(False, "--json", help="print the results as one JSON document"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="write a relative-error figure (PNG/PDF)"),
 ) -> None:
@@ -196,21 +209,37 @@ def validate_cmd(
     enable_compile_cache()
     names = [s.strip() for s in laws.split(",") if s.strip()]
     runs = load_runs(csv, where=where)
-    kw = dict(method=method, n_starts=n_starts, progress=err)
+    kw = dict(method=method, n_starts=n_starts, progress=err, n_boot=n_boot, calibrate=calibrate, level=level,
+              exclude_outliers=exclude_outliers)
     if rollout_k is not None:
         if holdout_largest is not None or holdout is not None:
             raise UserError("--rollout chooses its own hold-outs; drop --holdout-largest/--holdout")
         results = rollout(runs, names, rollout_k, **kw)
     else:
-        results = validate_laws(runs, names, holdout_largest=holdout_largest, holdout=holdout, **kw)
+        results = validate_laws(runs, names, holdout_largest=holdout_largest, holdout=holdout, recommend=recommend,
+                                **kw)
+    rec = next((r for r in results if r.why is not None), None)
+    results = [r for r in results if r.why is None]
     err(table(results))
+    for r in results:
+        for o in r.outliers:
+            err(f"outlier ({r.law}): N={o['N']:.4g} D={o['D']:.4g} loss={o['loss']:.5g} residual "
+                f"{o['robust_sigmas']:.1f} robust sigmas" + (" (excluded)" if r.excluded_outliers else ""))
+        if r.calibration and r.calibration.get("note"):
+            err(f"{r.law}: {r.calibration['note']}")
+    if rec is not None:
+        err(f"recommended: {rec.law} ({rec.method}): held-out mean {100 * rec.heldout_mean_rel_err:.3f}%, "
+            f"coverage {100 * rec.heldout_coverage:.0f}% at {rec.interval_level:g}; {rec.why}")
     if plot is not None:
         from .plot import plot_validation
 
         plot_validation(results, plot)
         err(f"wrote {plot}")
     if json_out:
-        emit_json({"source": str(csv), "where": where, "results": [r.to_dict() for r in results]})
+        doc = {"source": str(csv), "where": where, "results": [r.to_dict() for r in results]}
+        if rec is not None:
+            doc["recommended"] = rec.to_dict()
+        emit_json(doc)
 
 
 # ============================================================ synth (issue 4)

@@ -57,12 +57,23 @@ def fit_supervised(law_or_spec, runs, *, method: str | None = None, delta=None, 
 def run_fit(csv, *, law: str = "chinchilla", where=None, n_boot: int = 0, seed: int = 0, delta=None,
             n_starts: int = 256, compute=None, level: float = 0.9, supervised_law: str = "chinchilla-gamma",
             method: str = "piecewise", objective: str = "huber-log", overestimate_penalty: float = 1.0,
-            fix: str | None = None, bound: str | None = None, weights: str | None = None):
+            fix: str | None = None, bound: str | None = None, weights: str | None = None, calibrate: int = 0):
     """Fit `law` to the runs in `csv`; returns (JSON-ready dict, FitResult).
+
+    `law="auto"` chooses among `calibrate.candidates()` by rolling-origin backtests on these runs
+    (and calibrates with them); `calibrate=K` > 0 backtests the fit over K origins and stores the
+    interval calibration in `settings["calibration"]`, which `predict` and `plan` then use.
 
     `fix` ("E=1.69,alpha=0.3"), `bound` ("alpha=0.1:1.0") and `weights` are the command-line
     strings; with `objective` and `overestimate_penalty` they make the fit's `FitSpec`."""
     enable_compile_cache()
+    chosen = None
+    if law == "auto":
+        from .calibrate import recommend
+
+        chosen = recommend(load_runs(csv, where=where), max(calibrate, 3), n_starts=n_starts)
+        law, method, calibrate = chosen[0].law, chosen[0].method, max(calibrate, 3)
+        objective, overestimate_penalty = chosen[0].objective, chosen[0].overestimate_penalty
     law_obj = get_law(law)
     spec = FitSpec.from_options(law, method=method, objective=objective, delta=delta,
                                 overestimate_penalty=overestimate_penalty, fix=fix, bound=bound, weights=weights)
@@ -88,6 +99,16 @@ def run_fit(csv, *, law: str = "chinchilla", where=None, n_boot: int = 0, seed: 
         fit = fit_supervised(spec, runs, n_starts=n_starts, seed=seed)
         if n_boot:
             fit.boot = bootstrap(fit, runs, n_boot=n_boot, seed=seed)
+        if calibrate:
+            from .backtest import rolling_origin
+            from .calibrate import fit_calibration
+
+            bt = next(b for b in chosen[2].values() if b.spec == chosen[0]) if chosen else \
+                rolling_origin(runs, spec, calibrate, n_starts=n_starts)
+            fit.settings["calibration"] = fit_calibration(bt, fit, runs.df).to_dict()
+            fit.settings["backtest"] = bt.summary()
+        if chosen:
+            fit.settings["recommendation"] = {"why": chosen[1]}
     doc = fit.to_dict(level)
     doc.pop("bootstrap", None)  # the draws go to the fit file, not the terminal
     if "supervised" in doc:
@@ -123,7 +144,17 @@ def run_predict(fit_file, *, N, D, teacher_loss=None, level: float = 0.9) -> dic
             raise UserError(f"--teacher-loss applies to distillation fits; {fit_file} is a {fit.law.name!r} fit")
         inputs = {"N": N, "D": D}
     doc["loss"] = float(fit.predict(**inputs))
-    if fit.boot is not None:
+    if fit.settings.get("calibration") and fit.law.kind == "supervised":
+        from .calibrate import Calibration, calibrated_interval
+
+        cal = Calibration.from_dict(fit.settings["calibration"])
+        _, lo, hi = calibrated_interval(fit, cal, level, N, D)
+        doc["interval"], doc["interval_level"] = [float(lo), float(hi)], level
+        doc["interval_kind"] = "calibrated"
+        doc["extrapolation_distance"] = float(cal.distance(N, D))
+        if cal.note:
+            doc["calibration_note"] = cal.note
+    elif fit.boot is not None:
         draws = fit.boot.predict_draws(**inputs)
         q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
         doc["interval"] = [float(x) for x in np.percentile(draws, q)]
