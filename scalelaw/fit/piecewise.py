@@ -16,8 +16,10 @@ Every sub-fit is ordinary least squares in log space inside a 1-D grid search ov
    and their spacing as the special case. Taking the nearest such D' (rather than every pair)
    keeps the differences local and counts each run in at most a few of them; on a coarser grid
    (Gadre's D doubling) the pairs are simply the neighbours.
-   Noisy real losses are not always monotone in D: a pair whose loss did not fall has no log
-   and is left out (counted in a warning). A size needs >= MIN_PAIRS usable pairs (two
+   Noisy real losses are not always monotone in D: a run whose loss is not below that of a
+   smaller D of its size is left out (counted in a warning) before pairing, so every R > 0 has a
+   log and the difference across it spans the gap; dropping only the negative pair instead
+   would keep the neighbouring pair that the same noisy run inflates. A size needs >= MIN_PAIRS usable pairs (two
    parameters plus one degree of freedom); sizes with fewer, or whose A_N lands on a bound of
    its search, are dropped from stages 1-2 with a warning naming them, and still enter stage 3.
 2. Stretched exponentials. Fit log A_N = a1 n^g1 + b1 and log B_N = a2 n^g2 + b2 (n = N in
@@ -101,29 +103,33 @@ def finite_differences(N, D, L, *, ratio: float = MIN_RATIO, min_pairs: int = MI
                        min_sizes: int = MIN_SIZES):
     """Stage 1a: pair each distinct D of a size with the nearest D at least `ratio` times larger.
 
-    Pairs whose loss did not fall (noise) are left out. Sizes with fewer than `min_pairs` usable
-    pairs are dropped from stages 1-2 (named in a note) but still enter stage 3.
+    Runs whose loss is not below that of a smaller D (noise) are left out first, so every
+    difference is positive. Sizes with fewer than `min_pairs` pairs are dropped from stages 1-2
+    (named in a note) but still enter stage 3.
     Returns (Differences, notes); UserError when fewer than `min_sizes` sizes remain.
     """
     n_all = np.asarray(N, dtype=np.float64) / N_UNIT
     D = np.asarray(D, dtype=np.float64)
     L = np.asarray(L, dtype=np.float64)
     out = {k: [] for k in ("n", "D_lo", "D_hi", "R", "size")}
-    sizes, notes, short, n_negative = [], [], [], 0
+    sizes, notes, short, n_skipped = [], [], [], 0
     all_sizes = np.unique(n_all)
     for n in all_sizes:
         at = n_all == n
         d_u, inv = np.unique(D[at], return_inverse=True)
         l_u = np.bincount(inv, weights=L[at]) / np.bincount(inv)  # repeated (N, D): mean loss
+        kept = [0]  # runs whose loss falls below every smaller D's: differences stay positive
+        for k in range(1, len(d_u)):
+            if l_u[k] < l_u[kept[-1]]:
+                kept.append(k)
+        n_skipped += len(d_u) - len(kept)
+        d_u, l_u = d_u[kept], l_u[kept]
         j = np.searchsorted(d_u, d_u * ratio)  # first D >= ratio * D (sorted)
         i = np.flatnonzero(j < len(d_u))
         j = j[i]
         R = l_u[i] - l_u[j]
-        n_negative += int((R <= 0).sum())
-        keep = R > 0
-        i, j, R = i[keep], j[keep], R[keep]
         if len(R) < min_pairs:
-            short.append((n, len(d_u)))
+            short.append((n, int(np.unique(D[at]).size)))
             continue
         out["n"].append(np.full(len(R), n))
         out["D_lo"].append(d_u[i])
@@ -142,8 +148,9 @@ def finite_differences(N, D, L, *, ratio: float = MIN_RATIO, min_pairs: int = MI
     if short:
         notes.append(f"model size(s) with < {min_pairs} usable pairs of D values enter only the G(N) stage: "
                      + _listed(f"N={n * N_UNIT:.4g} ({k} D)" for n, k in short))
-    if n_negative:
-        notes.append(f"{n_negative} pair(s) with L(D) <= L(D') (noise) left out of the differences")
+    if n_skipped:
+        notes.append(f"{n_skipped} run(s) whose loss did not fall below that of a smaller D (noise) left out "
+                     f"of the differences")
     cat = {k: np.concatenate(v) for k, v in out.items()}
     return Differences(sizes=np.asarray(sizes), **cat), notes
 
