@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -58,6 +58,9 @@ class LawValidation:
     interval_level: float | None = None
     heldout_coverage: float | None = None
     heldout_median_halfwidth_rel: float | None = None
+    #: the same for the in-range (bootstrap + scatter) interval without the extrapolation term
+    heldout_coverage_uncalibrated: float | None = None
+    heldout_median_halfwidth_rel_uncalibrated: float | None = None
     calibration: dict | None = None
     backtest: dict | None = None
     #: training runs flagged by their residual: [{"N", "D", "loss", "log_residual", "robust_sigmas"}]
@@ -156,7 +159,7 @@ def validate_one(law_name: str | FitSpec, df: pd.DataFrame, test: np.ndarray, ho
         if n_boot and not (law.name == "farseer" and used == "piecewise"):
             from .core import bootstrap
 
-            fit.boot = bootstrap(fit, train_df, n_boot=n_boot, max_iter=50)
+            fit.boot = bootstrap(fit, train_df, n_boot=n_boot)
         cal = None
         if calibrate:
             bt = backtest if backtest is not None and not exclude_outliers else \
@@ -184,6 +187,11 @@ def validate_one(law_name: str | FitSpec, df: pd.DataFrame, test: np.ndarray, ho
     out.interval_level = level
     out.heldout_coverage = float(np.mean((obs >= lo) & (obs <= hi)))
     out.heldout_median_halfwidth_rel = float(np.median((hi - lo) / 2 / pred))
+    if cal is not None:  # the same interval without the extrapolation term, for comparison
+        _, lo0, hi0 = calibrated_interval(fit, replace(cal, slope=0.0), level, test_df["N"].to_numpy(float),
+                                          test_df["D"].to_numpy(float))
+        out.heldout_coverage_uncalibrated = float(np.mean((obs >= lo0) & (obs <= hi0)))
+        out.heldout_median_halfwidth_rel_uncalibrated = float(np.median((hi0 - lo0) / 2 / pred))
     parts["interval"] = (lo, hi)
     out.points = parts
     return out

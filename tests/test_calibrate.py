@@ -1,0 +1,129 @@
+"""Backtests, calibrated intervals, outlier flags and the recommendation (scalelaw.fit.calibrate)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalelaw.fit.backtest import extrapolation_distance, outlier_mask, rolling_origin, size_groups
+from scalelaw.fit.calibrate import MIN_ORIGINS, PRIOR_SLOPE, calibrated_interval, fit_calibration, mle_slope
+from scalelaw.fit.run import fit_supervised
+from scalelaw.fit.validate import holdout_mask, validate_laws, validate_one
+
+#: Hoffmann et al. 2022 / Besiroglu et al. 2024 style parameters
+TRUE = dict(E=1.8, A=480.0, B=2000.0, alpha=0.34, beta=0.36)
+
+
+def chinchilla_runs(seed, noise=0.01, sizes=np.geomspace(2e7, 2e9, 8), n_d=5, law=None):
+    rng = np.random.default_rng(seed)
+    N = np.repeat(sizes, n_d)
+    D = np.tile(np.geomspace(2e9, 2e11, n_d), len(sizes)) * np.exp(0.1 * rng.standard_normal(N.size))
+    L = (law or (lambda N, D: TRUE["E"] + TRUE["A"] / N ** TRUE["alpha"] + TRUE["B"] / D ** TRUE["beta"]))(N, D)
+    return pd.DataFrame({"N": N, "D": D, "loss": L * np.exp(noise * rng.standard_normal(N.size))})
+
+
+def broken_law(N, D):
+    """A broken power law in N: the exponent drops from 0.34 to 0.12 above N = 2e8."""
+    nb = 2e8
+    a = np.where(N < nb, 480.0 / N ** 0.34, 480.0 / nb ** 0.34 * (N / nb) ** -0.12)
+    return TRUE["E"] + a + TRUE["B"] / D ** TRUE["beta"]
+
+
+def test_mle_slope_recovers_known_growth():
+    rng = np.random.default_rng(1)
+    d = rng.uniform(0, 3, 4000)
+    s = np.full(d.size, 0.01)
+    e = rng.standard_normal(d.size) * np.sqrt(s ** 2 + (0.02 * d) ** 2)
+    assert mle_slope(e, d, s) == pytest.approx(0.02, rel=0.05)
+    # no growth beyond the in-range scatter -> slope ~ 0
+    assert mle_slope(rng.standard_normal(d.size) * 0.01, d, s) < 0.002
+
+
+def test_distance_zero_inside_box_and_size_groups():
+    assert extrapolation_distance([1e8, 2e8], [1e9, 1e10], 2e8, 1e10).tolist() == [0.0, 0.0]
+    assert extrapolation_distance(4e8, 1e10, 2e8, 1e9) == pytest.approx(np.log(2) + np.log(10))
+    groups = size_groups(np.arange(1, 130))  # a dense sweep becomes at most 10 contiguous groups
+    assert len(groups) == 10 and np.all(np.diff([g[0] for g in groups]) > 0)
+    assert sum(g.size for g in groups) == 129
+
+
+def test_outlier_flagged_and_excluded():
+    df = chinchilla_runs(0, noise=0.005)
+    planted = 17
+    df.loc[planted, "loss"] *= 1.15
+    test, desc = holdout_mask(df, largest=1)
+    r = validate_one("chinchilla", df, test, desc, n_starts=64)
+    assert len(r.outliers) == 1 and r.outliers[0]["loss"] == pytest.approx(df.loc[planted, "loss"])
+    assert r.outliers[0]["robust_sigmas"] > 4
+    x = validate_one("chinchilla", df, test, desc, n_starts=64, exclude_outliers=True)
+    assert x.excluded_outliers and x.n_train == r.n_train - 1 and len(x.outliers) == 1  # still reported
+    # plain Gaussian scatter of 40 runs: nothing at 4 robust sigmas
+    assert not outlier_mask(np.random.default_rng(3).standard_normal(40)).any()
+
+
+def test_too_few_origins_widen_conservatively():
+    df = chinchilla_runs(2, sizes=np.geomspace(2e7, 2e8, 4))
+    bt = rolling_origin(df, "chinchilla", 3, n_starts=64)
+    assert bt.n_origins < MIN_ORIGINS
+    fit = fit_supervised("chinchilla", df, n_starts=64)
+    cal = fit_calibration(bt, fit, df)
+    assert not cal.calibrated and cal.slope >= PRIOR_SLOPE and "origin" in cal.note
+
+
+def test_broken_power_law_calibrated_interval_grows_where_bootstrap_does_not():
+    from dataclasses import replace
+
+    from scalelaw.fit.core import bootstrap
+
+    df = chinchilla_runs(4, noise=0.005, sizes=np.geomspace(1e7, 3e9, 10), law=broken_law)
+    fit = fit_supervised("chinchilla", df, n_starts=64)
+    fit.boot = bootstrap(fit, df, n_boot=40)
+    bt = rolling_origin(df, "chinchilla", 3, n_starts=64)
+    cal = fit_calibration(bt, fit, df)
+    assert cal.calibrated and cal.slope > 0.005
+    N = 3e9 * np.array([1.0, 3.0, 10.0, 30.0])
+    D = np.full(N.size, 2e11)
+    pred, lo, hi = calibrated_interval(fit, cal, 0.9, N, D)
+    _, lo0, hi0 = calibrated_interval(fit, replace(cal, slope=0.0), 0.9, N, D)
+    hw, hw0 = (hi - lo) / 2 / pred, (hi0 - lo0) / 2 / pred
+    assert hw[0] == pytest.approx(hw0[0])  # inside the data's range: the bootstrap prediction interval
+    assert np.all(np.diff(hw) > 0) and hw[-1] > 2 * hw[0]
+    assert hw0[-1] < 1.5 * hw0[0]  # the bootstrap interval hardly grows
+    # the truth at the far points lies outside the bootstrap interval and inside the calibrated one
+    truth = broken_law(N, D)
+    assert np.all((truth >= lo) & (truth <= hi))
+    assert not np.all((truth >= lo0) & (truth <= hi0))
+
+
+def _coverage(seeds, n_boot):
+    covered = total = 0
+    for s in seeds:
+        df = chinchilla_runs(100 + s, noise=0.01)
+        (r,) = validate_laws(df, ["chinchilla"], holdout_largest=2, n_starts=64, n_boot=n_boot, calibrate=3)
+        covered += r.heldout_coverage * r.n_test
+        total += r.n_test
+    return covered / total
+
+
+def test_coverage_known_law_fast():
+    assert 0.6 <= _coverage(range(3), n_boot=0) <= 1.0
+
+
+@pytest.mark.slow
+def test_coverage_known_law_near_nominal():
+    cov = _coverage(range(25), n_boot=50)
+    assert 0.82 <= cov <= 0.97, cov
+
+
+def test_recommendation_ignores_heldout_runs():
+    df = chinchilla_runs(5, sizes=np.geomspace(2e7, 2e9, 7), n_d=4)
+    (rec,) = [r for r in validate_laws(df, ["chinchilla"], holdout_largest=2, n_starts=32, recommend=True)
+              if r.why is not None]
+    bad = df.copy()
+    test, _ = holdout_mask(bad, largest=2)
+    bad.loc[test, "loss"] *= 1.5  # corrupt only the held-out runs
+    (rec2,) = [r for r in validate_laws(bad, ["chinchilla"], holdout_largest=2, n_starts=32, recommend=True)
+               if r.why is not None]
+    assert (rec2.law, rec2.method, rec2.why) == (rec.law, rec.method, rec.why)
+    assert rec2.heldout_mean_rel_err > 5 * rec.heldout_mean_rel_err
