@@ -136,6 +136,12 @@ def print_supervised(doc: dict) -> None:
     _console().print(t)
     if doc.get("extrapolation"):
         _console().print(f"extrapolation factor vs fitted compute range: {doc['extrapolation']:.3g}")
+    ci = doc.get("calibrated_interval")
+    if ci:
+        _console().print(f"calibrated {int(100 * ci['level'])}% interval of the loss (backtest-calibrated, "
+                         f"{ci['extrapolation_distance']:.2f} e-folds outside the data): "
+                         f"[{ci['loss'][0]:.4g}, {ci['loss'][1]:.4g}]; N and D: the bootstrap interval above"
+                         + (f" ({ci['note']})" if ci["note"] else ""))
 
 
 def print_distill(doc: dict) -> None:

@@ -22,6 +22,8 @@ class PlanFit:
     boot: Optional[np.ndarray] = None  # (K, P) bootstrap draws of theta, if any
     data_range: Optional[dict] = None  # {"N": [lo, hi], "D": [lo, hi]} of the fitted data, if known
     source: str = ""
+    #: the fit's backtest calibration of its intervals (calibrate.Calibration as a dict), if any
+    calibration: Optional[dict] = None
 
     @property
     def params(self) -> dict:
@@ -46,6 +48,7 @@ def as_planfit(obj, source: str = "") -> PlanFit:
         None if boot is None else np.asarray(boot, dtype=np.float64),
         data_range,
         source,
+        (getattr(obj, "settings", None) or {}).get("calibration"),
     )
 
 

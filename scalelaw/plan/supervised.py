@@ -134,6 +134,10 @@ class SupervisedPlan:
     level: Optional[float] = None
     n_boot: int = 0
     n_boot_at_bound: int = 0
+    #: the loss interval widened by the fit's backtest calibration (calibrate.py), with its level;
+    #: N and D keep the bootstrap interval: beyond the data in both N and D the extrapolation term
+    #: is the same for every split of C, so it widens the loss but does not move the optimum
+    calibrated_interval: Optional[dict] = None
     #: how many times C lies outside the fitted data's compute range (1 = inside; None = unknown)
     extrapolation: Optional[float] = None
     warnings: list = field(default_factory=list)
@@ -213,6 +217,9 @@ def plan_supervised(fit, compute, *, flops: str = "6nd", preset: FlopPreset = BU
                 vals["tokens_per_param"] = vals["D"] / vals["N"]
                 plan.interval = {k: [float(x) for x in np.percentile(v, q)] for k, v in vals.items()}
                 plan.level = level
+        if fit.calibration:
+            plan.calibrated_interval = _calibrated_loss(fit, plan, level, None if boot is None or not
+                                                        boot["interior"][:, i].any() else boot["loss"][boot["interior"][:, i], i])
         if crange is not None:
             factor = max(c / crange[1], crange[0] / c, 1.0)
             plan.extrapolation = float(factor)
@@ -224,3 +231,20 @@ def plan_supervised(fit, compute, *, flops: str = "6nd", preset: FlopPreset = BU
         plan.warnings = msgs
         plans.append(plan)
     return plans
+
+
+def _calibrated_loss(fit, plan: SupervisedPlan, level: float, loss_draws) -> dict:
+    """The planned loss's calibrated interval: the bootstrap spread of the planned loss widened in log
+    space, in quadrature, by the in-range scatter and the extrapolation term at (N*, D*)."""
+    from ..fit.calibrate import Calibration, _z
+
+    cal = Calibration.from_dict(fit.calibration)
+    z, c = _z(level), np.log(plan.loss)
+    lo_b = hi_b = 0.0
+    if loss_draws is not None and len(loss_draws):
+        q = np.percentile(np.log(loss_draws), [50 * (1 - level), 50 * (1 + level)])
+        lo_b, hi_b = max(c - q[0], 0.0), max(q[1] - c, 0.0)
+    d = float(cal.distance(plan.N, plan.D))
+    extra = (z * cal.scatter) ** 2 + (z * cal.slope * d) ** 2
+    return {"loss": [float(np.exp(c - np.sqrt(lo_b ** 2 + extra))), float(np.exp(c + np.sqrt(hi_b ** 2 + extra)))],
+            "level": level, "extrapolation_distance": d, "calibrated": cal.calibrated, "note": cal.note}
