@@ -96,7 +96,7 @@ def _listed(items, most: int = 6) -> str:
 
 
 def _names(n_billions) -> str:
-    return _listed(f"N={x * N_UNIT:.4g}" for x in n_billions)
+    return _listed(f"N={x * N_UNIT:.6g}" for x in n_billions)
 
 
 def finite_differences(N, D, L, *, ratio: float = MIN_RATIO, min_pairs: int = MIN_PAIRS,
@@ -143,11 +143,11 @@ def finite_differences(N, D, L, *, ratio: float = MIN_RATIO, min_pairs: int = MI
         one_d = all(np.unique(D[n_all == n]).size == 1 for n in all_sizes)
         why = "every model size has a single D (isoFLOP-style data)" if one_d else (
             f"only {len(sizes)} of {len(all_sizes)} model sizes qualify"
-            + (f"; too few at {_listed(f'N={n * N_UNIT:.4g} ({k} D)' for n, k in short)}" if short else ""))
+            + (f"; too few at {_listed(f'N={n * N_UNIT:.6g} ({k} D)' for n, k in short)}" if short else ""))
         raise UserError(f"farseer piecewise fit needs >= {min_sizes} model sizes, {need}; {why}; {HINT}")
     if short:
         notes.append(f"model size(s) with < {min_pairs} usable pairs of D values enter only the G(N) stage: "
-                     + _listed(f"N={n * N_UNIT:.4g} ({k} D)" for n, k in short))
+                     + _listed(f"N={n * N_UNIT:.6g} ({k} D)" for n, k in short))
     if n_skipped:
         notes.append(f"{n_skipped} run(s) whose loss did not fall below that of a smaller D (noise) left out "
                      f"of the differences")
