@@ -85,6 +85,14 @@ def run_fit(csv, *, law: str = "chinchilla", where=None, n_boot: int = 0, seed: 
         raise UserError(f"--compute must be a positive number of FLOPs, got {compute}")
     if n_boot < 0:
         raise UserError(f"--bootstrap must be >= 0, got {n_boot}")
+    if law_obj.kind == "frontier":  # isoFLOP Approach 2 measures optima; it has no loss objective
+        if _options_given(spec):
+            raise UserError("--objective, --overestimate-penalty, --fix, --bound and --weights apply to loss "
+                            "laws, not to the isoflop fit")
+        from .isoflop import run_isoflop
+
+        return run_isoflop(load_runs(csv, where=where), n_boot=n_boot, seed=seed, level=level, compute=compute,
+                           n_starts=n_starts)
     if law_obj.kind == "distill":
         if _options_given(spec):
             raise UserError("--objective, --overestimate-penalty, --fix, --bound and --weights apply to supervised "
@@ -132,6 +140,8 @@ def run_predict(fit_file, *, N, D, teacher_loss=None, level: float = 0.9) -> dic
     fit = load_fit(fit_file)
     N, D = _positive("--N", N), _positive("--D", D)
     doc = {"law": fit.law.name, "N": N, "D": D}
+    if fit.law.kind == "frontier":
+        raise UserError(f"{fit_file} is an isoflop fit: it gives N*(C), not a loss; use scalelaw plan --fit")
     if fit.law.kind == "distill":
         if teacher_loss is None:
             raise UserError(f"{fit_file} is a distillation fit: give the teacher's loss with --teacher-loss")
