@@ -123,3 +123,25 @@ def test_skipped_law_is_reported_while_others_run(tmp_path):
     ch = by["chinchilla"]
     assert ch["n_train"] + ch["n_test"] == 240 and ch["n_test"] == int((df["N"] > 5e9).sum())
     assert 0 < ch["inrange_mean_rel_err"] < 0.05 and ch["heldout_max_rel_err"] >= ch["heldout_mean_rel_err"]
+
+
+def test_json_contract_with_recommendation(tmp_path):
+    rng = np.random.default_rng(7)
+    N = np.repeat(np.geomspace(2e7, 2e9, 6), 4)
+    D = np.tile(np.geomspace(2e9, 2e11, 4), 6)
+    L = (1.8 + 480 / N ** 0.34 + 2000 / D ** 0.36) * np.exp(0.01 * rng.standard_normal(N.size))
+    p = tmp_path / "runs.csv"
+    pd.DataFrame({"N": N, "D": D, "loss": L}).to_csv(p, index=False)
+    rc, out, err = cli(p, "--laws", "chinchilla", "--holdout-largest", "1", "--bootstrap", "20", "--n-starts", "32",
+                       "--recommend", "--json")
+    assert rc == 0, err
+    doc = json.loads(out)
+    (r,) = doc["results"]
+    for k in ("law", "method", "heldout_mean_rel_err", "heldout_coverage", "interval_level",
+              "heldout_median_halfwidth_rel", "outliers", "calibration"):
+        assert k in r, k
+    assert r["interval_level"] == 0.9 and 0 <= r["heldout_coverage"] <= 1 and r["heldout_median_halfwidth_rel"] > 0
+    rec = doc["recommended"]
+    for k in ("law", "method", "heldout_mean_rel_err", "heldout_coverage", "heldout_median_halfwidth_rel", "why"):
+        assert k in rec, k
+    assert "backtest" in rec["why"] and rec["law"] in ("chinchilla", "chinchilla-gamma", "farseer")
