@@ -36,6 +36,7 @@ from ..errors import ScalelawWarning, UserError
 from ..laws import get_law
 from ..laws.busbridge import DISTILL
 from .core import resample_counts
+from .spec import FitSpec
 from ..runs import (
     Runs, apply_where, check_single_n_kind, exclude_unusable, read_table, resolve_teachers, validate,
 )
@@ -115,7 +116,7 @@ def fit_distill(
     path_or_runs,
     *,
     where: str | None = None,
-    supervised_law: str = "chinchilla-gamma",
+    supervised_law: str | FitSpec = "chinchilla-gamma",
     delta: float | None = None,
     sup_delta: float | None = None,
     n_boot: int = 0,
@@ -125,7 +126,8 @@ def fit_distill(
 ):
     """Fit the supervised law, then the distillation law; returns the distill FitResult.
 
-    `.supervised` is the stage-1 FitResult; with `n_boot` > 0, `.boot` holds bootstrap
+    `supervised_law` is a law name or a `FitSpec` for stage 1 (e.g. E fixed to a known entropy
+    floor). `.supervised` is the stage-1 FitResult; with `n_boot` > 0, `.boot` holds bootstrap
     parameter draws from resampling the students (and, with `boot_supervised`, also the
     supervised runs, refitting stage 1 and recomputing Ltilde_S in every replicate). Every
     replicate is solved from the `boot_starts` leading optima of the point fit's search and keeps
@@ -135,13 +137,14 @@ def fit_distill(
     from . import fit_law
 
     x64()
-    sup_law = get_law(supervised_law)
+    sup_spec = supervised_law if isinstance(supervised_law, FitSpec) else FitSpec(law=supervised_law)
+    sup_law = get_law(sup_spec.law)
     if sup_law.kind != "supervised" or tuple(sup_law.inputs) != ("N", "D"):
-        raise UserError(f"--supervised-law {supervised_law!r} is not a supervised law of (N, D)")
+        raise UserError(f"--supervised-law {sup_spec.law!r} is not a supervised law of (N, D)")
     delta = DISTILL.default_delta if delta is None else float(delta)
     sup_runs, students = split_roles(path_or_runs, where=where)
 
-    sup_fit = fit_law(sup_law, sup_runs, delta=sup_delta)
+    sup_fit = fit_law(sup_spec, sup_runs, delta=sup_delta)
     l_sup = sup_fit.predict(N=students.column("N"), D=students.column("D"))
     logs, log_y = student_logs(students, l_sup)
     starts = grid_starts(logs, log_y, delta=delta)
