@@ -34,6 +34,11 @@ def plot_validation(results, path) -> None:
                 N, _, obs, pred = r.points[part]
                 ax.scatter(N, 100 * np.abs(pred - obs) / obs, s=14, facecolors=face, edgecolors=c,
                            label=f"{r.law} ({'held-out' if part == 'test' else 'in-range'})")
+            if "interval" in r.points:  # a held-out error below its tick lies inside the interval
+                lo, hi = r.points["interval"]
+                N, _, _, pred = r.points["test"]
+                ax.scatter(N, 100 * (hi - lo) / 2 / pred, marker="_", s=80, color=c,
+                           label=f"{r.law} ({int(100 * r.interval_level)}% interval half-width)")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("N")
