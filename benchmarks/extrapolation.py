@@ -179,6 +179,16 @@ def render(rows, n_starts, seconds) -> str:
                 f"{100 * full[best][0]:.2f}%: {'met' if rec[0] <= full[best][0] + 1e-12 else 'not met'}; "
                 f"pooled coverage {100 * rec[1]:.1f}% (goal 80-95%: {'met' if 0.8 <= rec[1] <= 0.95 else 'not met'}), "
                 f"worst split {100 * rec[2]:.0f}% (goal >= 70%: {'met' if rec[2] >= 0.7 else 'not met'})."]
+    out += ["", "How the intervals are made (`scalelaw/fit/calibrate.py`): on the training runs alone, each law is "
+            "backtested over up to 3 rolling origins (hold out the largest size, or size group when there are more than "
+            "10 sizes, then the two largest, then three); a held-out run at extrapolation distance d = max(0, ln N/N_max) "
+            "+ max(0, ln D/D_max) gets log error ~ Normal(0, s^2 + (k d)^2), s the fit's in-range scatter, and k is fitted "
+            "by maximum likelihood to the backtest errors. The 90% interval is the bootstrap interval of the fitted curve "
+            "widened in log space, in quadrature, by 1.645 s and 1.645 k d. With fewer than 3 backtest origins k is "
+            "raised to at least 0.03 per e-fold. The recommendation keeps plain Chinchilla (Huber-log) unless another "
+            "candidate (Chinchilla with over-estimate penalty 2, chinchilla-gamma, Farseer piecewise) has a backtest "
+            "error (mean over origins of mean |log error|) below 0.8 times Chinchilla's; a candidate that fails at any "
+            "origin is not eligible."]
     out += ["", "## What was recommended, and why", ""]
     out += [f"- {r['label']}: **{r['by']['recommended'].law} ({r['by']['recommended'].method})** — "
             f"{r['by']['recommended'].why}" for r in rows]

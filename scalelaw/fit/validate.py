@@ -47,6 +47,9 @@ class LawValidation:
     inrange_mean_rel_err: float | None = None
     inrange_max_rel_err: float | None = None
     max_train_N: float | None = None
+    #: how far the held-out runs reach: max ln N/N_max-train and max ln C/C_max-train (C = 6ND)
+    heldout_max_log_N_ratio: float | None = None
+    heldout_max_log_C_ratio: float | None = None
     status: str | None = None
     params: dict | None = None
     seconds: float | None = None
@@ -172,6 +175,8 @@ def validate_one(law_name: str | FitSpec, df: pd.DataFrame, test: np.ndarray, ho
     out.warnings = list(dict.fromkeys(m[len(prefix):] if m.startswith(prefix) else m for m in msgs))
     out.status, out.params = fit.status, {k: float(v) for k, v in fit.params.items()}
     out.max_train_N = float(train_df["N"].max())
+    out.heldout_max_log_N_ratio = float(np.log(test_df["N"].max() / out.max_train_N))
+    out.heldout_max_log_C_ratio = float(np.log((test_df["N"] * test_df["D"]).max() / (train_df["N"] * train_df["D"]).max()))
     parts = {}
     for name, part in (("train", train_df), ("test", test_df)):
         pred = law.predict(fit.theta, **{k: part[k].to_numpy(float) for k in law.inputs})
@@ -284,12 +289,13 @@ def table(results: list[LawValidation]) -> str:
     """Plain-text table of results (percent)."""
     pct = lambda x: "-" if x is None else f"{100 * x:.3f}%"  # noqa: E731
     head = f"{'k':>3} {'law':<17} {'method':<11} {'train':>5} {'test':>5} {'held-out mean':>13} " \
-           f"{'held-out max':>12} {'in-range mean':>13} {'coverage':>8} {'half-width':>10}"
+           f"{'held-out max':>12} {'in-range mean':>13} {'coverage':>8} {'half-width':>10} {'ln N/Nmax':>9}"
     lines = [head]
     for r in results:
         cov = "-" if r.heldout_coverage is None else f"{100 * r.heldout_coverage:.0f}%"
         lines.append(f"{'' if r.k is None else r.k:>3} {r.law:<17} {r.method:<11} {r.n_train:>5} {r.n_test:>5} "
                      f"{pct(r.heldout_mean_rel_err):>13} {pct(r.heldout_max_rel_err):>12} "
-                     f"{pct(r.inrange_mean_rel_err):>13} {cov:>8} {pct(r.heldout_median_halfwidth_rel):>10}"
+                     f"{pct(r.inrange_mean_rel_err):>13} {cov:>8} {pct(r.heldout_median_halfwidth_rel):>10} "
+                     f"{'-' if r.heldout_max_log_N_ratio is None else f'{r.heldout_max_log_N_ratio:.2f}':>9}"
                      + (f"  skipped: {r.error}" if r.error else ""))
     return "\n".join(lines)
