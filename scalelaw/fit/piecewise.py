@@ -372,6 +372,6 @@ def _as_fit_result(est: PiecewiseEstimate, N, D, L, *, delta):
         status="converged" if est.converged else "max-iter",
         warnings=tuple(est.notes),
         delta=delta,
-        settings={"method": "piecewise", "pairs": "consecutive D per size", "rounds": int(est.rounds), "n_pairs": est.n_pairs,
+        settings={"method": "piecewise", "pairs": "each D with the nearest D2 >= sqrt(2) D of its size", "rounds": int(est.rounds), "n_pairs": est.n_pairs,
                   "sizes_fitted_billions": [float(x) for x in est.sizes]},
     )
