@@ -51,6 +51,7 @@ def test_20k_rows_fit_in_bounded_memory_and_recover_the_truth(tmp_path):
     assert params["beta"] == pytest.approx(TRUE["beta"], rel=0.05)
 
 
+@pytest.mark.slow
 def test_subsampled_race_reaches_scipys_optimum(tmp_path):
     """A file larger than the race subsample still ends at the full-data optimum (scipy as oracle)."""
     from scipy.optimize import minimize

@@ -80,7 +80,7 @@ _CACHE: dict = {}
 #: Hessian by forward-over-reverse differentiation (~P^2 + a few P temporaries per point) and the
 #: damping candidates' objectives (len(_MUS) per point), with headroom for XLA's temporaries
 def _bytes_per_pair(P: int) -> int:
-    return 8 * 4 * (P * P + 4 * P + len(_MUS) + 8)
+    return 8 * 2 * (P * P + 4 * P + len(_MUS) + 8)
 
 
 #: working-memory budget for the chunked intermediates (the rest of a fit is O(points))
@@ -127,6 +127,8 @@ def plan_chunks(n_rows: int, n_batch: int, P: int, *, per_batch_weights: bool, n
     chunk = MIN_CHUNK
     while chunk < MAX_CHUNK and chunk < n_rows and 2 * chunk * n_batch * per_pair <= budget:
         chunk *= 2
+    if chunk >= n_rows:  # one chunk: pad only to a multiple of MIN_CHUNK
+        chunk = -(-max(n_rows, 1) // MIN_CHUNK) * MIN_CHUNK
     n_chunks = -(-max(n_rows, 1) // chunk)
     padded = n_chunks * chunk
     need = (3 * padded * (n_inputs + 2) * 8  # data, padded copies, device copies
@@ -327,7 +329,7 @@ def grid_objectives(law: Law, logs: dict, log_y, grid, *, delta: float, chunk: i
     enable_compile_cache()
     grid = np.asarray(grid, dtype=np.float64)
     n = int(np.shape(log_y)[0])
-    per_pair = 8 * 16  # objective values only: no derivatives
+    per_pair = 8 * 6  # objective values only: no derivatives, a few fused temporaries
     pts, n_chunks = plan_chunks(n, 1, law.n_params, per_batch_weights=False, n_inputs=len(logs),
                                 what=f"grid search of {law.name!r}")
     if chunk is None:
