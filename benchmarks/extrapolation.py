@@ -182,13 +182,14 @@ def render(rows, n_starts, seconds) -> str:
     out += ["", "How the intervals are made (`scalelaw/fit/calibrate.py`): on the training runs alone, each law is "
             "backtested over up to 3 rolling origins (hold out the largest size, or size group when there are more than "
             "10 sizes, then the two largest, then three); a held-out run at extrapolation distance d = max(0, ln N/N_max) "
-            "+ max(0, ln D/D_max) gets log error ~ Normal(0, s^2 + (k d)^2), s the fit's in-range scatter, and k is fitted "
-            "by maximum likelihood to the backtest errors. The 90% interval is the bootstrap interval of the fitted curve "
-            "widened in log space, in quadrature, by 1.645 s and 1.645 k d. With fewer than 3 backtest origins k is "
-            "raised to at least 0.03 per e-fold. The recommendation keeps plain Chinchilla (Huber-log) unless another "
-            "candidate (Chinchilla with over-estimate penalty 2, chinchilla-gamma, Farseer piecewise) has a backtest "
-            "error (mean over origins of mean |log error|) below 0.8 times Chinchilla's; a candidate that fails at any "
-            "origin is not eligible."]
+            "+ max(0, ln D/D_max) gets log error ~ Normal(0, s^2 + b^2 + (k d)^2) (b only where d > 0), s the fit's "
+            "in-range scatter, b the offset a new model size carries, k the growth per e-fold; b and k are fitted by "
+            "maximum likelihood to the backtest errors. The 90% interval is the bootstrap interval of the fitted curve "
+            "widened in log space, in quadrature, by 1.645 s and 1.645 sqrt(b^2 + (k d)^2). With fewer than 3 backtest "
+            "origins k is raised to at least 0.03 per e-fold. The recommendation keeps plain Chinchilla (Huber-log) "
+            "unless there are at least 3 backtest origins and another candidate (Chinchilla with over-estimate penalty "
+            "2, chinchilla-gamma, Farseer piecewise) has a backtest error (mean over origins of mean |log error|) below "
+            "0.8 times Chinchilla's; a candidate that fails at any origin is not eligible."]
     out += ["", "## What was recommended, and why", ""]
     out += [f"- {r['label']}: **{r['by']['recommended'].law} ({r['by']['recommended'].method})** — "
             f"{r['by']['recommended'].why}" for r in rows]

@@ -3,13 +3,14 @@
 The model of extrapolation error is one line: a held-out run at extrapolation distance d
 (`backtest.extrapolation_distance`, e-folds outside the training box) has log error
 
-    e ~ Normal(0, s^2 + (k d)^2)
+    e ~ Normal(0, s^2 + b^2 + (k d)^2)    (b only where d > 0)
 
-where s is the fit's own in-range scatter (sd of its non-outlier log residuals) and k (log
-error per e-fold) is fitted by maximum likelihood to the rolling-origin backtest errors on the
-training runs. An interval for a new prediction is, in log space, the bootstrap interval of the
+where s is the fit's own in-range scatter (sd of its non-outlier log residuals), b the offset
+any model outside the training runs carries (neighbouring sizes of a sweep differ by more than
+runs of one size: shapes, learning rates), and k (log error per e-fold) the growth; b and k are
+fitted by maximum likelihood to the rolling-origin backtest errors on the training runs. An interval for a new prediction is, in log space, the bootstrap interval of the
 fitted curve (parameter uncertainty; none without draws) widened in quadrature by z s and by
-z k d, so inside the data's range (d = 0) it is the bootstrap prediction interval. With fewer than MIN_ORIGINS backtest origins the
+z sqrt(b^2 + (k d)^2), so inside the data's range (d = 0) it is the bootstrap prediction interval. With fewer than MIN_ORIGINS backtest origins the
 slope is not trusted: k is raised to at least PRIOR_SLOPE and the calibration says so.
 """
 
@@ -41,6 +42,8 @@ class Calibration:
     """How the log-error spread grows outside the training runs: sd(d) = sqrt(s^2 + (slope d)^2)."""
 
     slope: float
+    #: extra log-error sd of any run outside the training box (a new model size carries its own offset)
+    offset: float
     scatter: float  # in-range scatter (backtest.scatter_sd) of the fit's own log residuals
     N_max: float  # the training box the distance is measured from
     D_max: float
@@ -54,28 +57,43 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, d) -> "Calibration":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        return cls(**{k: d.get(k, 0.0) if k == "offset" else d[k] for k in cls.__dataclass_fields__ if k in d or k == "offset"})
 
     def distance(self, N, D) -> np.ndarray:
         return extrapolation_distance(N, D, self.N_max, self.D_max)
 
+    def extrapolation_sd(self, N, D) -> np.ndarray:
+        """The log-error sd added outside the training box: sqrt(b^2 + (k d)^2), 0 inside."""
+        d = self.distance(N, D)
+        return np.where(d > 0, np.sqrt(self.offset ** 2 + (self.slope * d) ** 2), 0.0)
 
-def mle_slope(log_err, distance, scatter) -> float:
-    """Maximum-likelihood k for e_i ~ N(0, s_i^2 + k^2 d_i^2) (one bounded 1-D search)."""
-    from scipy.optimize import minimize_scalar
+
+def mle_growth(log_err, distance, scatter) -> tuple[float, float]:
+    """Maximum-likelihood (offset b, slope k) for e_i ~ N(0, s_i^2 + [d_i > 0] b^2 + k^2 d_i^2)."""
+    from scipy.optimize import minimize
 
     e, d = np.asarray(log_err, float), np.asarray(distance, float)
     s2 = np.maximum(np.asarray(scatter, float) ** 2, 1e-12)
     if not np.any(d > 0):
-        return 0.0
+        return 0.0, 0.0
+    out = (d > 0).astype(float)
+    lo, hi = math.log(1e-5), math.log(2.0)
 
-    def nll(logk):
-        v = s2 + (math.exp(logk) * d) ** 2
+    def nll(p):
+        b, k = np.exp(np.clip(p, lo, hi))
+        v = s2 + out * b ** 2 + (k * d) ** 2
         return float(np.sum(np.log(v) + e ** 2 / v))
 
-    r = minimize_scalar(nll, bounds=(math.log(1e-5), math.log(2.0)), method="bounded")
-    k = math.exp(r.x)
-    return 0.0 if nll(math.log(1e-5)) <= r.fun + 1e-9 else k
+    best = min((minimize(nll, x0, method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-9})
+                for x0 in ([math.log(1e-2), math.log(1e-2)], [math.log(1e-4), math.log(3e-2)],
+                           [math.log(3e-2), math.log(1e-4)])), key=lambda r: r.fun)
+    b, k = np.exp(np.clip(best.x, lo, hi))
+    return (0.0 if b <= 2e-5 else float(b)), (0.0 if k <= 2e-5 else float(k))
+
+
+def mle_slope(log_err, distance, scatter) -> float:
+    """The slope k of `mle_growth`."""
+    return mle_growth(log_err, distance, scatter)[1]
 
 
 def fit_calibration(bt: Backtest, fit, train_df) -> Calibration:
@@ -84,13 +102,13 @@ def fit_calibration(bt: Backtest, fit, train_df) -> Calibration:
 
     s = scatter_sd(log_residuals(fit, train_df))
     N_max, D_max = float(train_df["N"].max()), float(train_df["D"].max())
-    k = mle_slope(bt.log_err, bt.distance, bt.scatter) if bt.log_err.size else 0.0
+    b, k = mle_growth(bt.log_err, bt.distance, bt.scatter) if bt.log_err.size else (0.0, 0.0)
     ok = bt.n_origins >= MIN_ORIGINS
     note = "" if ok else (f"only {bt.n_origins} backtest origin(s) (< {MIN_ORIGINS} held-out size groups): slope "
                           f"raised to at least {PRIOR_SLOPE} per e-fold")
     if not ok:
         k = max(k, PRIOR_SLOPE)
-    return Calibration(slope=float(k), scatter=s, N_max=N_max, D_max=D_max, n_origins=bt.n_origins,
+    return Calibration(slope=float(k), offset=float(b), scatter=s, N_max=N_max, D_max=D_max, n_origins=bt.n_origins,
                        n_points=int(bt.log_err.size), calibrated=ok, note=note)
 
 
@@ -114,7 +132,7 @@ def calibrated_interval(fit, cal: Calibration | None, level: float, N, D):
         lo_b, hi_b = np.maximum(c - np.log(lo), 0.0), np.maximum(np.log(hi) - c, 0.0)
     z = _z(level)
     s = cal.scatter if cal is not None else _scatter(fit)
-    ext = 0.0 if cal is None else z * cal.slope * cal.distance(N, D)
+    ext = 0.0 if cal is None else z * cal.extrapolation_sd(N, D)
     lo = np.exp(c - np.sqrt(lo_b ** 2 + (z * s) ** 2 + ext ** 2))
     hi = np.exp(c + np.sqrt(hi_b ** 2 + (z * s) ** 2 + ext ** 2))
     return pred, lo, hi
@@ -151,9 +169,9 @@ def recommend(train_runs, k_max: int = 3, *, n_starts: int | None = None, backte
     """Choose among `candidates()` by rolling-origin backtests on `train_runs` only.
 
     Rule: every candidate is backtested on the same origins; one whose fit fails at any origin
-    (or has no origins) is out; the default (first) candidate is kept unless another's score
-    (mean over origins of mean |log error|) is below SWITCH_MARGIN times the default's, in
-    which case the lowest score wins. Returns (spec, why, {label: Backtest}).
+    (or has no origins) is out; the default (first) candidate is kept unless there are at least
+    MIN_ORIGINS origins and another's score (mean over origins of mean |log error|) is below
+    SWITCH_MARGIN times the default's, in which case the lowest score wins. Returns (spec, why, {label: Backtest}).
     `backtests` may carry already-run backtests keyed by spec, to avoid refitting."""
     from .backtest import rolling_origin
 
@@ -171,12 +189,14 @@ def recommend(train_runs, k_max: int = 3, *, n_starts: int | None = None, backte
             raise UserError("no candidate law could be backtested on these runs (too few model sizes?)")
         default = min(scores, key=scores.get)
     best = min(scores, key=scores.get)
-    choice = best if scores[best] < SWITCH_MARGIN * scores[default] else default
+    enough = bts[spec_label(default)].n_origins >= MIN_ORIGINS
+    choice = best if enough and scores[best] < SWITCH_MARGIN * scores[default] else default
     parts = ", ".join(f"{spec_label(s)} {100 * v:.2f}%" for s, v in scores.items())
     out = [spec_label(s) for s in candidates() if s not in scores]
     why = (f"backtest mean |log error| over {bts[spec_label(default)].n_origins} origin(s) on the training runs: "
            f"{parts}" + (f"; not backtestable: {', '.join(out)}" if out else "") + "; "
            + (f"{spec_label(choice)} beats the default by more than {100 * (1 - SWITCH_MARGIN):.0f}%"
-              if choice != default else f"kept {spec_label(default)} (no candidate beat it by "
-                                        f"{100 * (1 - SWITCH_MARGIN):.0f}%)"))
+              if choice != default else f"kept {spec_label(default)} (" + (
+                  f"no candidate beat it by {100 * (1 - SWITCH_MARGIN):.0f}%)" if enough else
+                  f"fewer than {MIN_ORIGINS} backtest origins: too little evidence to switch)")))
     return choice, why, bts
