@@ -14,7 +14,9 @@ warning, never silently.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+import tomllib
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +59,101 @@ N_KINDS = ("non-embedding", "embedding", "total")
 POSITIVE = ("N", "D", "N_T", "D_T", "L_T")
 #: internal column: the file line a row came from (header = line 1)
 LINE = "_line"
+#: internal column: a tracker's own run state, kept to say why a run was excluded
+STATE = "_state"
+LOSS_UNITS = ("nats", "bits")
+#: Weights & Biases run states -> our status. Only finished runs are data; a crashed, failed,
+#: killed or still-running run is a record that is excluded (with a warning), like a diverged one.
+WANDB_STATES = {"finished": "ok", "crashed": "failed", "failed": "failed", "killed": "failed",
+                "running": "failed", "preempted": "failed"}
+
+
+@dataclass(frozen=True)
+class RunFormat:
+    """How to read a user's run file: which of their columns is which of ours, and in what unit.
+
+    `columns` pairs (our name, their column), e.g. (("N", "params"), ("loss", "val/loss")).
+    `loss_unit` is the unit of their loss (and teacher loss) column: bits are converted to nats
+    on load (x ln 2). `n_kind` declares what N counts for files without an N_kind column.
+    """
+
+    columns: tuple[tuple[str, str], ...] = ()
+    loss_unit: str = "nats"
+    n_kind: str | None = None
+    origin: str = "--columns"
+
+    def __post_init__(self):
+        if self.loss_unit not in LOSS_UNITS:
+            raise UserError(f"--loss-unit must be one of {', '.join(LOSS_UNITS)}, got {self.loss_unit!r}")
+        seen: dict[str, str] = {}
+        for ours, theirs in self.columns:
+            if ours not in COLUMNS:
+                raise UserError(f"{self.origin}: unknown column name {ours!r} in {ours}={theirs} "
+                                f"(ours are {', '.join(c for c in COLUMNS)})")
+            if ours in seen:
+                raise UserError(f"{self.origin}: {ours!r} is mapped twice ({seen[ours]!r} and {theirs!r})")
+            seen[ours] = theirs
+        by_theirs: dict[str, str] = {}
+        for ours, theirs in self.columns:
+            if theirs in by_theirs:
+                raise UserError(f"{self.origin}: column {theirs!r} is mapped twice "
+                                f"(to {by_theirs[theirs]} and {ours})")
+            by_theirs[theirs] = ours
+
+    @property
+    def mapping(self) -> dict[str, str]:
+        """our name -> their column"""
+        return dict(self.columns)
+
+    @property
+    def is_default(self) -> bool:
+        return not self.columns and self.loss_unit == "nats" and self.n_kind is None
+
+    def to_dict(self) -> dict:
+        return {"columns": self.mapping, "loss_unit": self.loss_unit, "N_kind_declared": self.n_kind}
+
+    @classmethod
+    def from_options(cls, columns: str | None = None, columns_file=None, loss_unit: str | None = None,
+                     n_kind: str | None = None) -> "RunFormat":
+        """The format from the command line: `--columns N=params,loss=val/loss`, a TOML
+        `--columns-file` (a [columns] table, optional top-level loss_unit and N_kind keys; the
+        command line wins where both give a value), `--loss-unit` and `--N-kind`."""
+        pairs: list[tuple[str, str]] = []
+        origin = "--columns"
+        if columns_file is not None:
+            origin = str(columns_file)
+            try:
+                with open(columns_file, "rb") as f:
+                    doc = tomllib.load(f)
+            except FileNotFoundError:
+                raise UserError(f"--columns-file {columns_file}: no such file") from None
+            except tomllib.TOMLDecodeError as e:
+                raise UserError(f"--columns-file {columns_file}: not valid TOML ({e})") from None
+            unknown = sorted(set(doc) - {"columns", "loss_unit", "N_kind"})
+            if unknown:
+                raise UserError(f"{columns_file}: unknown key(s) {unknown}; expected a [columns] table, "
+                                "loss_unit, N_kind")
+            table = doc.get("columns", {})
+            if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+                raise UserError(f"{columns_file}: [columns] must map our names to column names (strings)")
+            pairs += list(table.items())
+            loss_unit = loss_unit or doc.get("loss_unit")
+            n_kind = n_kind or doc.get("N_kind")
+        if columns:
+            origin = "--columns" if columns_file is None else f"{columns_file} + --columns"
+            given = []
+            for item in columns.split(","):
+                if not item.strip():
+                    continue
+                ours, eq, theirs = item.partition("=")
+                if not eq or not ours.strip() or not theirs.strip():
+                    raise UserError(f"--columns: expected OURS=THEIRS, got {item.strip()!r}")
+                given.append((ours.strip(), theirs.strip()))
+            over = {o for o, _ in given}
+            if len(over) == len(given):  # duplicates within --columns are reported by the check
+                pairs = [(o, t) for o, t in pairs if o not in over]
+            pairs += given
+        return cls(columns=tuple(pairs), loss_unit=loss_unit or "nats", n_kind=n_kind, origin=origin)
 
 
 @dataclass
@@ -68,6 +165,7 @@ class Runs:
     sha256: str | None = None
     where: str | None = None
     excluded: list[str] = field(default_factory=list)
+    format: RunFormat = field(default_factory=RunFormat)
 
     def __len__(self) -> int:
         return len(self.df)
@@ -119,8 +217,15 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
             raise UserError(f"{p}: reading Parquet needs pyarrow (pip install pyarrow)") from None
         except Exception as e:  # pyarrow raises many types for bad files
             raise UserError(f"{p}: not a readable Parquet file ({e})") from None
+    if p.suffix.lower() in (".jsonl", ".ndjson"):
+        try:
+            df = pd.read_json(p, lines=True, dtype=False)
+        except ValueError as e:
+            raise UserError(f"{p}: not readable JSON Lines ({str(e).strip()})") from None
+        df[LINE] = np.arange(len(df)) + 1  # one record per line, no header
+        return df
     try:
-        df = pd.read_csv(p, comment=None, skipinitialspace=True)
+        df = pd.read_csv(p, comment=None, skipinitialspace=True, sep="\t" if _is_tsv(p) else ",")
     except pd.errors.EmptyDataError:
         raise UserError(f"{p}: no columns found, expected a header line with columns N, D, loss") from None
     except pd.errors.ParserError as e:
@@ -130,29 +235,77 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
+def _is_tsv(p: Path) -> bool:
+    """A .tsv file, or a header with tabs and no commas."""
+    if p.suffix.lower() == ".tsv":
+        return True
+    try:
+        with open(p, encoding="utf-8", errors="replace") as f:
+            head = f.readline()
+    except OSError:
+        return False
+    return "\t" in head and "," not in head
+
+
+def apply_format(df: pd.DataFrame, fmt: RunFormat, source: str) -> pd.DataFrame:
+    """Rename a user's columns to ours as `fmt` says; tracker states become statuses."""
+    if fmt is None or not fmt.columns:
+        return df
+    df = df.copy()
+    df.columns = [str(c).strip() for c in df.columns]
+    found = [c for c in df.columns if c != LINE]
+    for ours, theirs in fmt.columns:
+        if theirs not in df.columns:
+            raise UserError(f"{source}: {fmt.origin} maps {ours}={theirs}, but there is no column {theirs!r}; "
+                            f"found {found[:12]}")
+    mapped = set(fmt.mapping.values())
+    # a column of the file that already has one of our names gives way to the one mapped to it
+    shadowed = [o for o in fmt.mapping if o in df.columns and o not in mapped]
+    df = df.drop(columns=shadowed).rename(columns={t: o for o, t in fmt.columns})
+    if "status" in fmt.mapping:
+        raw = df["status"].astype(object)
+        low = raw.where(raw.isna(), raw.astype(str).str.strip().str.lower())
+        tracker = low.isin(list(WANDB_STATES)) & ~low.isin(STATUSES)
+        if tracker.any():
+            df[STATE] = raw.where(tracker)
+            df["status"] = low.map(lambda v: WANDB_STATES.get(v, v) if isinstance(v, str) else v)
+    return df
+
+
 def _bad_line(df: pd.DataFrame, mask: np.ndarray) -> int:
     return int(df[LINE].to_numpy()[np.flatnonzero(mask)[0]])
 
 
-def _numeric(df: pd.DataFrame, col: str, src: str, *, allow_missing: bool) -> pd.Series:
-    """Column as float; UserError naming the first line whose value is not a number."""
+def _named(col: str, names: dict[str, str] | None) -> str:
+    """How a column is named in messages: the user's own name where the column was mapped."""
+    theirs = (names or {}).get(col)
+    return repr(col) if theirs is None else f"{theirs!r} (mapped to {col})"
+
+
+def _numeric(df: pd.DataFrame, col: str, src: str, *, allow_missing, names=None) -> pd.Series:
+    """Column as float; UserError naming the first line whose value is not a number.
+
+    `allow_missing` is a bool or a row mask of rows whose cell may be empty."""
     raw = df[col]
     vals = pd.to_numeric(raw, errors="coerce")
     bad = vals.isna() & raw.notna()
-    if allow_missing is False:
-        bad |= raw.isna()
+    if allow_missing is not True:
+        bad |= raw.isna() & ~np.asarray(allow_missing, dtype=bool)
     if bad.any():
         line = _bad_line(df, bad.to_numpy())
         got = raw[bad].iloc[0]
-        raise UserError(f"{src}, line {line}, column {col!r}: expected a number, got {got!r}")
+        raise UserError(f"{src}, line {line}, column {_named(col, names)}: expected a number, got {got!r}")
     return vals.astype(np.float64)
 
 
-def validate(df: pd.DataFrame, source: str = "<memory>", *, need: tuple[str, ...] = ("N", "D", "loss")) -> pd.DataFrame:
+def validate(df: pd.DataFrame, source: str = "<memory>", *, need: tuple[str, ...] = ("N", "D", "loss"),
+             names: dict[str, str] | None = None) -> pd.DataFrame:
     """Check a table of run records; returns a cleaned copy (numeric columns as float).
 
     Raises UserError for missing columns, non-numeric or non-positive sizes, duplicate run ids
-    and unknown roles/statuses. Loss NaN/inf is allowed here (excluded later, with a warning).
+    and unknown roles/statuses. Loss NaN/inf is allowed here (excluded later, with a warning), and
+    so are empty cells on runs whose status is not ok (a crashed run logs nothing). `names` (our
+    name -> the user's column) makes messages name the user's columns.
     """
     df = df.copy()
     df.columns = [str(c).strip() for c in df.columns]
@@ -165,29 +318,33 @@ def validate(df: pd.DataFrame, source: str = "<memory>", *, need: tuple[str, ...
         if len(found) == 1 and any(s in found[0] for s in ";\t|"):
             hint = " (is the file comma-separated? the header was read as one column)"
         raise UserError(
-            f"{source}: missing column(s) {', '.join(repr(c) for c in missing)}; found {found[:12]}{hint}"
+            f"{source}: missing column(s) {', '.join(_named(c, names) for c in missing)}; found {found[:12]}{hint}"
         )
     if len(df) == 0:
         raise UserError(f"{source}: no rows after the header")
+    not_ok = (df["status"].notna() & (df["status"].astype(str) != "ok")).to_numpy() if "status" in df \
+        else np.zeros(len(df), dtype=bool)
     for col in POSITIVE:
         if col not in df:
             continue
         optional = col in ("N_T", "D_T", "L_T")
-        df[col] = _numeric(df, col, source, allow_missing=optional)
+        df[col] = _numeric(df, col, source, allow_missing=True if optional else not_ok, names=names)
         vals = df[col].to_numpy()
         bad = np.isfinite(vals) & (vals <= 0) | np.isinf(vals)
         if bad.any():
             line = _bad_line(df, bad)
             raise UserError(
-                f"{source}, line {line}, column {col!r}: expected a positive finite number, got {vals[bad][0]!r}"
+                f"{source}, line {line}, column {_named(col, names)}: expected a positive finite number, "
+                f"got {vals[bad][0]!r}"
             )
     if "loss" in df:
-        df["loss"] = _numeric(df, "loss", source, allow_missing=True)
+        df["loss"] = _numeric(df, "loss", source, allow_missing=True, names=names)
         vals = df["loss"].to_numpy()
         bad = np.isfinite(vals) & (vals <= 0)
         if bad.any():
             raise UserError(
-                f"{source}, line {_bad_line(df, bad)}, column 'loss': expected a positive cross-entropy, got {vals[bad][0]!r}"
+                f"{source}, line {_bad_line(df, bad)}, column {_named('loss', names)}: expected a positive "
+                f"cross-entropy, got {vals[bad][0]!r}"
             )
     if "run_id" in df:
         ids = df["run_id"].astype(str)
@@ -195,7 +352,7 @@ def validate(df: pd.DataFrame, source: str = "<memory>", *, need: tuple[str, ...
         if dup.any():
             first = ids[dup].iloc[0]
             lines = df.loc[ids == first, LINE].tolist()
-            raise UserError(f"{source}, column 'run_id': duplicate run id {first!r} on lines {lines}")
+            raise UserError(f"{source}, column {_named('run_id', names)}: duplicate run id {first!r} on lines {lines}")
     else:
         df["run_id"] = [f"row{int(k)}" for k in df[LINE]]
     for col, allowed in (("role", ROLES), ("status", STATUSES)):
@@ -203,7 +360,7 @@ def validate(df: pd.DataFrame, source: str = "<memory>", *, need: tuple[str, ...
             bad = df[col].notna() & ~df[col].astype(str).isin(allowed)
             if bad.any():
                 raise UserError(
-                    f"{source}, line {_bad_line(df, bad.to_numpy())}, column {col!r}: "
+                    f"{source}, line {_bad_line(df, bad.to_numpy())}, column {_named(col, names)}: "
                     f"expected one of {', '.join(allowed)}, got {df.loc[bad, col].iloc[0]!r}"
                 )
     return df
@@ -234,7 +391,10 @@ def exclude_unusable(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[
         bad = st != "ok"
         if bad.any():
             lines = df[LINE].to_numpy()[bad].tolist()
-            notes.append(f"{source}: excluded {int(bad.sum())} run(s) with status != ok (lines {_short(lines)})")
+            why = df[STATE].where(df[STATE].notna(), df["status"]) if STATE in df else df["status"]
+            counts = why[bad].astype(str).value_counts()
+            by = ", ".join(f"{k}: {v}" for k, v in counts.items())
+            notes.append(f"{source}: excluded {int(bad.sum())} run(s) with status != ok ({by}; lines {_short(lines)})")
         keep &= ~bad
     if "loss" in df:
         loss = df["loss"].to_numpy(dtype=np.float64)
@@ -272,14 +432,17 @@ def load_runs(
     where: str | None = None,
     need: tuple[str, ...] = ("N", "D", "loss"),
     role: tuple[str, ...] | None = None,
+    fmt: RunFormat | None = None,
 ) -> Runs:
     """Load, validate and filter a run file for fitting.
 
-    `role` keeps only rows whose `role` is in the tuple (rows without a role count as
-    supervised). Raises UserError when nothing usable is left.
+    `fmt` says how to read a file not in our schema (column names, loss unit, N kind). `role`
+    keeps only rows whose `role` is in the tuple (rows without a role count as supervised).
+    Raises UserError when nothing usable is left.
     """
     src = str(path)
-    df = validate(read_table(path), src, need=need)
+    fmt = fmt or RunFormat()
+    df = read_validated(path, fmt, need=need)
     df = apply_where(df, where, src)
     if role is not None and "role" in df:
         df = df[df["role"].fillna("supervised").isin(role)]
@@ -289,7 +452,33 @@ def load_runs(
     if len(df) == 0:
         raise UserError(f"{src}: no usable runs (all {len(notes) and 'were excluded: ' + '; '.join(notes)})")
     check_single_n_kind(df, src)
-    return Runs(df=df.reset_index(drop=True), source=src, sha256=file_sha256(path), where=where, excluded=notes)
+    return Runs(df=df.reset_index(drop=True), source=src, sha256=file_sha256(path), where=where, excluded=notes,
+                format=fmt)
+
+
+def read_validated(path: str | os.PathLike, fmt: RunFormat | None = None, *,
+                   need: tuple[str, ...] = ("N", "D", "loss")) -> pd.DataFrame:
+    """Read a run file, map it to our schema as `fmt` says and validate it (all rows kept).
+
+    Losses in bits become nats (x ln 2); a declared N kind fills a missing N_kind column."""
+    src = str(path)
+    fmt = fmt or RunFormat()
+    df = validate(apply_format(read_table(path), fmt, src), src, need=need, names=fmt.mapping)
+    if fmt.loss_unit == "bits":
+        for col in ("loss", "L_T"):
+            if col in df:
+                df[col] = df[col] * math.log(2)
+    if fmt.n_kind is not None:
+        if "N_kind" not in df:
+            df["N_kind"] = fmt.n_kind
+        else:
+            other = df["N_kind"].dropna().astype(str)
+            other = other[other != fmt.n_kind]
+            if len(other):
+                raise UserError(f"{src}, line {int(df.loc[other.index[0], LINE])}, column "
+                                f"{_named('N_kind', fmt.mapping)}: says {other.iloc[0]!r}, but --N-kind "
+                                f"declares {fmt.n_kind!r}")
+    return df
 
 
 def from_frame(df: pd.DataFrame, *, source: str = "<memory>", where: str | None = None,
