@@ -127,3 +127,25 @@ def test_recommendation_ignores_heldout_runs():
                if r.why is not None]
     assert (rec2.law, rec2.method, rec2.why) == (rec.law, rec.method, rec.why)
     assert rec2.heldout_mean_rel_err > 5 * rec.heldout_mean_rel_err
+
+
+def test_fit_auto_stores_calibration_used_by_predict_and_plan(tmp_path):
+    from scalelaw.fit import save_fit
+    from scalelaw.fit.run import run_fit, run_predict
+    from scalelaw.plan.report import supervised_doc
+
+    p = tmp_path / "runs.csv"
+    chinchilla_runs(8, sizes=np.geomspace(2e7, 2e9, 7), n_d=4).to_csv(p, index=False)
+    doc, fit = run_fit(p, law="auto", n_starts=32, n_boot=20)
+    cal = fit.settings["calibration"]
+    assert cal["n_origins"] == 3 and "why" in fit.settings["recommendation"]
+    save_fit(fit, tmp_path / "fit.json")
+    inside = run_predict(tmp_path / "fit.json", N=2e8, D=2e10)
+    far = run_predict(tmp_path / "fit.json", N=2e11, D=2e13)
+    assert inside["interval_kind"] == far["interval_kind"] == "calibrated"
+    assert inside["extrapolation_distance"] == 0 and far["extrapolation_distance"] > 5
+    rel = lambda d: (d["interval"][1] - d["interval"][0]) / d["loss"]  # noqa: E731
+    assert rel(far) > rel(inside)
+    plan = supervised_doc(str(tmp_path / "fit.json"), 1e23)
+    ci = plan["calibrated_interval"]
+    assert ci["loss"][0] < plan["interval"]["loss"][0] <= plan["interval"]["loss"][1] < ci["loss"][1]
