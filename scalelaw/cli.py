@@ -72,6 +72,24 @@ def _root() -> None:
 # ============================================================ fit / predict (issue 2)
 
 
+# how to read a run file not in our schema: defined once, taken by every command that reads runs
+_COLUMNS_OPT = typer.Option(None, "--columns", help="map our columns to yours, e.g. N=params,D=tokens,loss=val/loss,"
+                            "run_id=Name,status=State (W&B states: finished = ok; crashed, failed, killed, running "
+                            "are excluded with a warning)")
+_COLUMNS_FILE_OPT = typer.Option(None, "--columns-file", help="TOML file with a columns table (ours = \"theirs\") "
+                                 "and optional loss_unit, N_kind keys; --columns entries win")
+_LOSS_UNIT_OPT = typer.Option(None, "--loss-unit", help="unit of the file's loss: nats (default) or bits "
+                              "(converted to nats on load)")
+_N_KIND_OPT = typer.Option(None, "--N-kind", help="what N counts (non-embedding, embedding, total) when the file "
+                           "has no N_kind column")
+
+
+def _run_format(columns, columns_file, loss_unit, n_kind):
+    from .runs import RunFormat
+
+    return RunFormat.from_options(columns=columns, columns_file=columns_file, loss_unit=loss_unit, n_kind=n_kind)
+
+
 @app.command("fit")
 def fit_cmd(
     csv: Path = typer.Argument(..., help="run records (CSV or Parquet) with columns N, D, loss"),
@@ -103,18 +121,23 @@ def fit_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="write the fit (reloadable by predict/plan) to this JSON file"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="write a diagnostic figure (PNG)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout"),
+    columns: Optional[str] = _COLUMNS_OPT,
+    columns_file: Optional[Path] = _COLUMNS_FILE_OPT,
+    loss_unit: Optional[str] = _LOSS_UNIT_OPT,
+    n_kind: Optional[str] = _N_KIND_OPT,
 ) -> None:
     """Fit a scaling law to run records."""
     from rich.console import Console
 
     from .fit.run import run_fit
 
+    fmt = _run_format(columns, columns_file, loss_unit, n_kind)
     what = f"fitting {law} to {csv}" + (f" + {bootstrap} bootstrap refits" if bootstrap else "")
     with Console(stderr=True).status(what + " ..."):
         doc, fit = run_fit(csv, law=law, where=where, n_boot=bootstrap, seed=seed, delta=delta, n_starts=starts,
                            compute=compute, level=level, supervised_law=supervised_law, method=method,
                            objective=objective, overestimate_penalty=overestimate_penalty, fix=fix, bound=bound,
-                           weights=weights, calibrate=calibrate)
+                           weights=weights, calibrate=calibrate, fmt=fmt)
     if out is not None:
         from .fit import save_fit
 
@@ -123,7 +146,7 @@ def fit_cmd(
     if plot is not None:
         from .plot import plot_fit
 
-        plot_fit(fit, csv, where, plot)
+        plot_fit(fit, csv, where, plot, fmt=fmt)
     if as_json:
         emit_json(doc)
     else:
@@ -198,6 +221,10 @@ def validate_cmd(
     exclude_outliers: bool = typer.Option(False, "--exclude-outliers", help="refit without training runs whose residual is > 4 robust sigmas"),
     json_out: bool = typer.Option(False, "--json", help="print the results as one JSON document"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="write a relative-error figure (PNG/PDF)"),
+    columns: Optional[str] = _COLUMNS_OPT,
+    columns_file: Optional[Path] = _COLUMNS_FILE_OPT,
+    loss_unit: Optional[str] = _LOSS_UNIT_OPT,
+    n_kind: Optional[str] = _N_KIND_OPT,
 ) -> None:
     """Fit laws on the smaller models and report relative errors on the held-out larger ones."""
     from .errors import UserError
@@ -207,8 +234,9 @@ def validate_cmd(
     from ._jax import enable_compile_cache
 
     enable_compile_cache()
+    fmt = _run_format(columns, columns_file, loss_unit, n_kind)
     names = [s.strip() for s in laws.split(",") if s.strip()]
-    runs = load_runs(csv, where=where)
+    runs = load_runs(csv, where=where, fmt=fmt)
     kw = dict(method=method, n_starts=n_starts, progress=err, n_boot=n_boot, calibrate=calibrate, level=level,
               exclude_outliers=exclude_outliers)
     if rollout_k is not None:

@@ -231,7 +231,7 @@ def _figure(nrows: int, ncols: int, size):
     return plt, *plt.subplots(nrows, ncols, figsize=size, squeeze=False)
 
 
-def plot_fit(fit, csv, where, path) -> None:
+def plot_fit(fit, csv, where, path, fmt=None) -> None:
     """Diagnostics of a supervised fit: observed vs predicted with residuals; loss vs D per N with
     the fitted curves; isoFLOP slices of the fitted surface with the fitted optimum (C = 6ND)."""
     import numpy as np
@@ -240,7 +240,7 @@ def plot_fit(fit, csv, where, path) -> None:
 
     if fit.law.kind == "frontier":
         return plot_isoflop(fit, path)
-    runs = load_runs(csv, where=where)
+    runs = load_runs(csv, where=where, fmt=fmt)
     if fit.law.kind == "distill":
         return plot_student_fit(fit, runs, path)
     N, D, L = runs.column("N"), runs.column("D"), runs.column("loss")

@@ -445,6 +445,8 @@ def _diagnose(law: Law, runs: Runs, logs, theta, n_best, box) -> list[str]:
 def _data_meta(runs: Runs, logs) -> dict:
     meta = {"source": runs.source, "sha256": runs.sha256, "where": runs.where, "n_kind": runs.n_kind,
             "loss_kind": runs.loss_kind, "excluded": list(runs.excluded)}
+    if getattr(runs, "format", None) is not None:  # how the user's file was read: column mapping, loss unit
+        meta.update(runs.format.to_dict())
     for k, v in logs.items():
         meta[f"{k}_range"] = [float(np.exp(v.min())), float(np.exp(v.max()))]
     if "N" in logs and "D" in logs:

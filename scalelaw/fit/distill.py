@@ -38,7 +38,7 @@ from ..laws.busbridge import DISTILL
 from .core import resample_counts
 from .spec import FitSpec
 from ..runs import (
-    Runs, apply_where, check_single_n_kind, exclude_unusable, read_table, resolve_teachers, validate,
+    Runs, RunFormat, apply_where, check_single_n_kind, exclude_unusable, read_validated, resolve_teachers, validate,
 )
 
 #: roles that train on data alone: the supervised stage's runs
@@ -55,7 +55,7 @@ SEARCH_NOTE = (f"objective on all 216,000 grid points; solver from the best {N_R
                f"best {N_POLISH} polished to {MAX_ITER} iterations; winner polished to {VALLEY_ITER}")
 
 
-def split_roles(path_or_runs, *, where: str | None = None) -> tuple[Runs, Runs]:
+def split_roles(path_or_runs, *, where: str | None = None, fmt: RunFormat | None = None) -> tuple[Runs, Runs]:
     """(supervised-stage runs, student runs) with teachers linked, filtered and cleaned.
 
     Accepts a path (CSV/Parquet), a `Runs` or a DataFrame. Teacher links are resolved on the
@@ -63,7 +63,7 @@ def split_roles(path_or_runs, *, where: str | None = None) -> tuple[Runs, Runs]:
     """
     if isinstance(path_or_runs, (str, os.PathLike)):
         src = str(path_or_runs)
-        df = validate(read_table(Path(path_or_runs)), src)
+        df = read_validated(Path(path_or_runs), fmt)
     elif isinstance(path_or_runs, Runs):
         src, df = path_or_runs.source, validate(path_or_runs.df, path_or_runs.source)
     elif isinstance(path_or_runs, pd.DataFrame):
@@ -84,7 +84,7 @@ def split_roles(path_or_runs, *, where: str | None = None) -> tuple[Runs, Runs]:
         if len(part) == 0:
             raise UserError(f"{src}: no usable runs with role {what}; the distillation fit needs both "
                             "supervised/teacher runs and student runs")
-        out.append(Runs(df=part, source=src, where=where, excluded=notes))
+        out.append(Runs(df=part, source=src, where=where, excluded=notes, format=fmt or RunFormat()))
     return out[0], out[1]
 
 
@@ -123,8 +123,11 @@ def fit_distill(
     seed: int = 0,
     boot_supervised: bool = False,
     boot_starts: int = BOOT_STARTS,
+    fmt: RunFormat | None = None,
 ):
     """Fit the supervised law, then the distillation law; returns the distill FitResult.
+
+    `fmt` says how to read a run file not in our schema (see `scalelaw.runs.RunFormat`).
 
     `supervised_law` is a law name or a `FitSpec` for stage 1 (e.g. E fixed to a known entropy
     floor). `.supervised` is the stage-1 FitResult; with `n_boot` > 0, `.boot` holds bootstrap
@@ -142,7 +145,7 @@ def fit_distill(
     if sup_law.kind != "supervised" or tuple(sup_law.inputs) != ("N", "D"):
         raise UserError(f"--supervised-law {sup_spec.law!r} is not a supervised law of (N, D)")
     delta = DISTILL.default_delta if delta is None else float(delta)
-    sup_runs, students = split_roles(path_or_runs, where=where)
+    sup_runs, students = split_roles(path_or_runs, where=where, fmt=fmt)
 
     sup_fit = fit_law(sup_spec, sup_runs, delta=sup_delta)
     l_sup = sup_fit.predict(N=students.column("N"), D=students.column("D"))

@@ -57,7 +57,8 @@ def fit_supervised(law_or_spec, runs, *, method: str | None = None, delta=None, 
 def run_fit(csv, *, law: str = "chinchilla", where=None, n_boot: int = 0, seed: int = 0, delta=None,
             n_starts: int = 256, compute=None, level: float = 0.9, supervised_law: str = "chinchilla-gamma",
             method: str = "piecewise", objective: str = "huber-log", overestimate_penalty: float = 1.0,
-            fix: str | None = None, bound: str | None = None, weights: str | None = None, calibrate: int = 0):
+            fix: str | None = None, bound: str | None = None, weights: str | None = None, calibrate: int = 0,
+            fmt=None):
     """Fit `law` to the runs in `csv`; returns (JSON-ready dict, FitResult).
 
     `law="auto"` chooses among `calibrate.candidates()` by rolling-origin backtests on these runs
@@ -65,13 +66,14 @@ def run_fit(csv, *, law: str = "chinchilla", where=None, n_boot: int = 0, seed: 
     interval calibration in `settings["calibration"]`, which `predict` and `plan` then use.
 
     `fix` ("E=1.69,alpha=0.3"), `bound` ("alpha=0.1:1.0") and `weights` are the command-line
-    strings; with `objective` and `overestimate_penalty` they make the fit's `FitSpec`."""
+    strings; with `objective` and `overestimate_penalty` they make the fit's `FitSpec`. `fmt`
+    (a `scalelaw.runs.RunFormat`) says how to read a file not in our schema."""
     enable_compile_cache()
     chosen = None
     if law == "auto":
         from .calibrate import recommend
 
-        chosen = recommend(load_runs(csv, where=where), max(calibrate, 3), n_starts=n_starts)
+        chosen = recommend(load_runs(csv, where=where, fmt=fmt), max(calibrate, 3), n_starts=n_starts)
         law, method, calibrate = chosen[0].law, chosen[0].method, max(calibrate, 3)
         objective, overestimate_penalty = chosen[0].objective, chosen[0].overestimate_penalty
     law_obj = get_law(law)
@@ -91,7 +93,7 @@ def run_fit(csv, *, law: str = "chinchilla", where=None, n_boot: int = 0, seed: 
                             "laws, not to the isoflop fit")
         from .isoflop import run_isoflop
 
-        return run_isoflop(load_runs(csv, where=where), n_boot=n_boot, seed=seed, level=level, compute=compute,
+        return run_isoflop(load_runs(csv, where=where, fmt=fmt), n_boot=n_boot, seed=seed, level=level, compute=compute,
                            n_starts=n_starts)
     if law_obj.kind == "distill":
         if _options_given(spec):
@@ -99,11 +101,12 @@ def run_fit(csv, *, law: str = "chinchilla", where=None, n_boot: int = 0, seed: 
                             "laws, not to the distillation fit")
         from .distill import fit_distill
 
-        fit = fit_distill(csv, where=where, supervised_law=supervised_law, delta=delta, n_boot=n_boot, seed=seed)
+        fit = fit_distill(csv, where=where, supervised_law=supervised_law, delta=delta, n_boot=n_boot, seed=seed,
+                          fmt=fmt)
     else:
         if n_boot and _is_piecewise(law_obj, method):
             raise UserError("--bootstrap is available for end-to-end fits; use --method end-to-end with farseer")
-        runs = load_runs(csv, where=where)
+        runs = load_runs(csv, where=where, fmt=fmt)
         fit = fit_supervised(spec, runs, n_starts=n_starts, seed=seed)
         if n_boot:
             fit.boot = bootstrap(fit, runs, n_boot=n_boot, seed=seed)
