@@ -236,6 +236,18 @@ def validate_cmd(
     enable_compile_cache()
     fmt = _run_format(columns, columns_file, loss_unit, n_kind)
     names = [s.strip() for s in laws.split(",") if s.strip()]
+    if "distill" in names:
+        if names != ["distill"] or rollout_k is not None:
+            raise UserError("--laws distill validates the distillation law alone, with --holdout or --holdout-largest "
+                            "(no --rollout)")
+        from .fit.validate_distill import table as distill_table, validate_distill
+
+        doc = validate_distill(csv, holdout=holdout, holdout_largest=holdout_largest, where=where,
+                               n_boot=n_boot, level=level, fmt=fmt)
+        err(distill_table(doc))
+        if json_out:
+            emit_json({"source": str(csv), "where": where, "results": [doc]})
+        return
     runs = load_runs(csv, where=where, fmt=fmt)
     kw = dict(method=method, n_starts=n_starts, progress=err, n_boot=n_boot, calibrate=calibrate, level=level,
               exclude_outliers=exclude_outliers)

@@ -2,8 +2,14 @@
 
 1. Runs the embedded sweep `sweeps/tiny-cpu.toml` into DIR (finished runs are reused, partial ones
    resume), on the synthetic corpus whose true entropy rate is known.
-2. Fits the supervised laws (chinchilla, chinchilla-gamma) on the supervised and teacher runs, and
-   the distillation law (Busbridge et al. 2025, Eq. 8) with the two-stage fit on the students.
+2. Fits the supervised laws (chinchilla, chinchilla-gamma) on the supervised and teacher runs
+   with E held at the corpus's entropy floor (the runs' `loss_floor`, the Bayes-optimal loss the
+   synthetic corpus computes exactly), since E is known and runs this far above it cannot pin it
+   down. The largest supervised size is also held out of one chinchilla fit and predicted, with a
+   bootstrap predictive interval, against its measured loss. The distillation law (Busbridge et
+   al. 2025, Eq. 8) is fitted with the two-stage fit (stage 1 with the same fixed E) on the
+   demo's students together with the shipped CPU distillation study (STUDY_DATA): the demo's 18
+   students over a 5x D_S range alone do not identify the law's D_S dependence.
 3. Plans at scales derived from the data (`plan_setting`): budgets from the largest run's compute
    up to PLAN_SPAN times it, the largest swept student size, and planner bounds that bracket the
    swept N and D, under C = 3F(N)D with an F(N) preset matching the sweep's models. These are
@@ -29,6 +35,10 @@ from .errors import UserError
 from .flops import FlopPreset
 
 DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "sweeps" / "tiny-cpu.toml"
+#: our own teacher/student runs on the same corpus, fitted together with the demo's students
+STUDY_DATA = Path(__file__).resolve().parent.parent / "data" / "cpu-distill-study.csv"
+#: bootstrap resamples and level of the held-out prediction's interval
+HOLDOUT_BOOT, HOLDOUT_LEVEL = 200, 0.9
 SUPERVISED_LAWS = ("chinchilla", "chinchilla-gamma")
 #: plan budgets: PLAN_POINTS log-spaced from the largest run's compute to PLAN_SPAN times it
 PLAN_SPAN, PLAN_POINTS = 30.0, 5
@@ -88,9 +98,10 @@ def run_demo(out: str | Path, *, spec: str | Path | None = None, workers: int | 
     with _Stage("loss curves", notes):
         plots["loss curves"] = _loss_curves(out, s)
 
+    floor = _floor(df)
     fits = {}
     with _Stage("supervised fits", notes):
-        fits = _supervised_fits(runs_csv, out, notes)
+        fits = _supervised_fits(runs_csv, out, notes, floor)
         if fits:
             from .plot import plot_law_surfaces
             from .runs import load_runs
@@ -100,9 +111,13 @@ def run_demo(out: str | Path, *, spec: str | Path | None = None, workers: int | 
             plot_law_surfaces(fits, sup["N"], sup["D"], sup["loss"], path=p)
             plots["fitted supervised surfaces"] = str(p)
 
-    dist = None
+    holdout = None
+    with _Stage("held-out prediction", notes):
+        holdout = holdout_prediction(runs_csv, floor)
+
+    dist, dist_data = None, None
     with _Stage("distillation fit", notes):
-        dist = _distill_fit(runs_csv, out, plots)
+        dist, dist_data = _distill_fit(runs_csv, out, plots, floor)
 
     plans, setting = {}, None
     with _Stage("compute plan", notes):
@@ -116,7 +131,7 @@ def run_demo(out: str | Path, *, spec: str | Path | None = None, workers: int | 
         "distill": _fit_summary(dist) if dist is not None else None,
         "plans": plans, "plan_setting": setting.to_dict() if setting is not None else None,
         "plots": plots, "notes": notes,
-        "entropy_floor": _floor(df),
+        "entropy_floor": floor, "holdout": holdout, "distill_data": dist_data,
     }
     _write_report(out / "report.md", doc, df)
     return doc
@@ -143,33 +158,70 @@ def _loss_curves(out: Path, spec) -> str:
     return str(p)
 
 
-def _supervised_fits(runs_csv: Path, out: Path, notes: list) -> dict:
+def _sup_spec(name: str, floor: float | None):
+    from .fit.spec import FitSpec
+
+    return FitSpec(law=name, fixed=(("E", floor),) if floor is not None else ())
+
+
+def _supervised_fits(runs_csv: Path, out: Path, notes: list, floor: float | None) -> dict:
     from .fit import fit_law, save_fit
-    from .laws import get_law
     from .runs import load_runs
 
     runs = load_runs(runs_csv, role=("supervised", "teacher"))
     fits = {}
     for name in SUPERVISED_LAWS:
         with _Stage(f"fit {name}", notes):
-            fit = fit_law(get_law(name), runs)
+            fit = fit_law(_sup_spec(name, floor), runs)
             save_fit(fit, out / "fits" / f"{name}.json")
             fits[name] = fit
     return fits
 
 
-def _distill_fit(runs_csv: Path, out: Path, plots: dict):
+def holdout_prediction(runs_csv: Path, floor: float | None, *, n_boot: int = HOLDOUT_BOOT,
+                       level: float = HOLDOUT_LEVEL, seed: int = 0) -> dict:
+    """Fit chinchilla (E at the floor) without the largest supervised size; predict that size's runs."""
+    from .fit import bootstrap, fit_law
+    from .fit.validate_distill import predictive_interval
+    from .runs import load_runs
+
+    runs = load_runs(runs_csv, role=("supervised", "teacher"))
+    N = runs.column("N")
+    top = float(N.max())
+    train, test = runs.df[N < top].reset_index(drop=True), runs.df[N >= top].reset_index(drop=True)
+    if train["N"].nunique() < 2:
+        raise ValueError("too few model sizes to hold the largest out")
+    fit = fit_law(_sup_spec("chinchilla", floor), train)
+    fit.boot = bootstrap(fit, train, n_boot=n_boot, seed=seed)
+    t_in = {"N": train["N"].to_numpy(float), "D": train["D"].to_numpy(float)}
+    x_in = {"N": test["N"].to_numpy(float), "D": test["D"].to_numpy(float)}
+    t_obs = train["loss"].to_numpy(float)
+    lo, hi = predictive_interval(fit, x_in, (t_in, t_obs, np.asarray(fit.predict(**t_in), float)),
+                                 level=level, seed=seed)
+    pred = np.asarray(fit.predict(**x_in), float)
+    rows = [{"N": float(n), "D": float(d), "predicted": float(p), "measured": float(o), "lo": float(a), "hi": float(b)}
+            for n, d, p, o, a, b in zip(x_in["N"], x_in["D"], pred, test["loss"].to_numpy(float), lo, hi)]
+    return {"N": top, "level": level, "n_train": len(train), "params": {k: float(v) for k, v in fit.params.items()},
+            "rows": rows}
+
+
+def _distill_fit(runs_csv: Path, out: Path, plots: dict, floor: float | None):
     from .fit import save_fit
     from .fit.distill import fit_distill, split_roles
     from .plot import plot_student_fit
 
-    fit = fit_distill(runs_csv)
+    data, note = pd.read_csv(runs_csv), "the demo's runs only (no shipped study found)"
+    if STUDY_DATA.is_file():
+        study = pd.read_csv(STUDY_DATA)
+        data = pd.concat([data, study[~study["run_id"].isin(data["run_id"])]], ignore_index=True)
+        note = f"the demo's runs plus the shipped CPU distillation study ({STUDY_DATA.name}, {len(study)} runs)"
+    fit = fit_distill(data, supervised_law=_sup_spec("chinchilla-gamma", floor))
     save_fit(fit, out / "fits" / "distill.json")
-    _, students = split_roles(runs_csv)
+    _, students = split_roles(data)
     p = out / "plots" / "distill_fit.png"
     plot_student_fit(fit, students.df, path=p)
     plots["distillation law vs students"] = str(p)
-    return fit
+    return fit, note
 
 
 @dataclass(frozen=True)
@@ -319,14 +371,18 @@ def _write_report(path: Path, doc: dict, df: pd.DataFrame) -> None:
     floor = doc["entropy_floor"]
     L += ["", "## Fitted laws (from the runs above)", ""]
     if floor is not None:
-        L.append(f"The synthetic corpus's true entropy rate is {floor:.4f} nats/token: a fitted E should "
-                 "approach it from above (these models are far from it, so E is poorly constrained).")
+        L.append(f"**E is fixed, not fitted:** the synthetic corpus's entropy floor (the Bayes-optimal loss at this "
+                 f"block size, computed exactly by the corpus) is {floor:.4f} nats/token, and every supervised fit "
+                 "below, including stage 1 of the distillation fit, holds E there; runs this far above the floor "
+                 "cannot pin E down themselves.")
         L.append("")
     for name, f in doc["fits"].items():
         L.append(f"- **{name}** ({f['n_points']} runs, status {f['status']}): {_fmt_params(f['params'])}")
     if doc["distill"] is not None:
         f = doc["distill"]
-        L.append(f"- **distill** (two-stage, {f['n_points']} students, status {f['status']}): {_fmt_params(f['params'])}")
+        L.append(f"- **distill** (two-stage, {f['n_points']} students, status {f['status']}): {_fmt_params(f['params'])}; "
+                 f"fitted on {doc['distill_data']}")
+    L += _holdout_lines(doc.get("holdout"))
     if not doc["fits"] and doc["distill"] is None:
         L.append("No law could be fitted; see the notes below.")
     L += ["", "## Compute plan", ""] + _plan_lines(doc)
@@ -336,6 +392,20 @@ def _write_report(path: Path, doc: dict, df: pd.DataFrame) -> None:
     L += ["", "## Notes and warnings", ""]
     L += [f"- {n}" for n in doc["notes"]] or ["- none"]
     path.write_text("\n".join(L) + "\n")
+
+
+def _holdout_lines(h: dict | None) -> list[str]:
+    if not h:
+        return ["", "No held-out prediction could be made; see the notes below."]
+    L = ["", f"## Held-out prediction: the largest supervised size (N = {h['N']:.3g})", "",
+         f"chinchilla (E fixed) fitted on the {h['n_train']} smaller supervised/teacher runs "
+         f"({_fmt_params(h['params'])}), then asked for the runs it never saw; interval: "
+         f"{100 * h['level']:.0f}% bootstrap predictive interval (parameter draws x residual scatter).", ""]
+    for r in h["rows"]:
+        inside = "inside" if r["lo"] <= r["measured"] <= r["hi"] else "**outside**"
+        L.append(f"- D = {r['D']:.3g}: predicted {r['predicted']:.4f} [{r['lo']:.4f}, {r['hi']:.4f}], measured "
+                 f"{r['measured']:.4f} ({100 * (r['predicted'] - r['measured']) / r['measured']:+.2f}%, {inside})")
+    return L
 
 
 def _plan_lines(doc: dict) -> list[str]:

@@ -402,3 +402,90 @@ def plot_student_vs_supervised(N_S, D_S, teacher_losses, supervised: dict, disti
     axes[0][0].set_ylabel("loss")
     axes[0][-1].legend(fontsize=7)
     return _finish(fig, path)
+
+
+def _teacher_colours(L_T):
+    import numpy as np
+
+    lts = sorted({float(x) for x in np.asarray(L_T, float)})
+    return lts, {lt: f"C{i}" for i, lt in enumerate(lts)}
+
+
+def plot_runs_students_vs_D(students, supervised, path=None):
+    """Measured runs: student loss over D_S per teacher (colour), one panel per student size, with
+    the supervised twin (same N, D) in black. `students`/`supervised` are run-record frames."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted(students["N"].unique())
+    lts, col = _teacher_colours(students["L_T"])
+    fig, axes = plt.subplots(1, len(sizes), figsize=(3.6 * len(sizes), 3.6), squeeze=False, sharey=True)
+    for ax, n in zip(axes[0], sizes):
+        sup = supervised[supervised["N"] == n].groupby("D")["loss"].mean()
+        ax.plot(sup.index, sup.values, "k-o", ms=3, lw=1.4, label="supervised")
+        s = students[students["N"] == n]
+        for lt in lts:
+            g = s[s["L_T"] == lt].groupby("D")["loss"].mean()
+            ax.plot(g.index, g.values, "-o", ms=3, lw=0.9, color=col[lt], label=f"teacher L_T={lt:.3f}")
+        ax.set_xscale("log")
+        ax.set_xlabel("D_S (tokens)")
+        ax.set_title(f"N_S = {n:.3g}", fontsize=9)
+    axes[0][0].set_ylabel("validation loss (nats/token)")
+    axes[0][-1].legend(fontsize=7)
+    return _finish(fig, path)
+
+
+def plot_runs_capacity_gap(students, path=None, *, d_values=None):
+    """Measured runs: student loss against teacher loss L_T at fixed N_S (one line per size), one
+    panel per D_S in `d_values` (default: the two largest); the dashed diagonal is L_S = L_T."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    ds = sorted(students["D"].unique())
+    d_values = list(d_values) if d_values is not None else ds[-2:]
+    fig, axes = plt.subplots(1, len(d_values), figsize=(4.4 * len(d_values), 3.8), squeeze=False)
+    for ax, d in zip(axes[0], d_values):
+        s = students[np.isclose(students["D"], d, rtol=1e-3)]
+        for i, n in enumerate(sorted(s["N"].unique())):
+            g = s[s["N"] == n].groupby("L_T")["loss"].mean()
+            ax.plot(g.index, g.values, "-o", ms=4, color=f"C{i}", label=f"N_S={n:.3g}")
+        lt = np.array(sorted(s["L_T"].unique()))
+        ax.plot(lt, lt, "k--", lw=0.6, label="L_S = L_T")
+        ax.set_xlabel("teacher loss L_T")
+        ax.set_title(f"D_S = {d:.3g}", fontsize=9)
+    axes[0][0].set_ylabel("student loss L_S")
+    axes[0][-1].legend(fontsize=7)
+    return _finish(fig, path)
+
+
+def plot_runs_distilled_minus_supervised(students, supervised, path=None):
+    """Measured runs at equal student compute (same N_S and D_S, so the same 6 N D of student
+    training): L_distilled - L_supervised over D_S, per teacher (colour), one panel per size;
+    below zero distillation wins (teacher cost not counted)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted(students["N"].unique())
+    lts, col = _teacher_colours(students["L_T"])
+    fig, axes = plt.subplots(1, len(sizes), figsize=(3.6 * len(sizes), 3.4), squeeze=False, sharey=True)
+    for ax, n in zip(axes[0], sizes):
+        sup = supervised[supervised["N"] == n].groupby("D")["loss"].mean()
+        s = students[students["N"] == n]
+        for lt in lts:
+            g = s[s["L_T"] == lt].groupby("D")["loss"].mean()
+            g = g[g.index.isin(sup.index)]
+            ax.plot(g.index, g.values - sup.loc[g.index].values, "-o", ms=3, color=col[lt], label=f"L_T={lt:.3f}")
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("D_S (tokens)")
+        ax.set_title(f"N_S = {n:.3g}", fontsize=9)
+    axes[0][0].set_ylabel("L_distilled - L_supervised (nats)")
+    axes[0][-1].legend(fontsize=7)
+    return _finish(fig, path)

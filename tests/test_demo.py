@@ -81,3 +81,54 @@ def test_demo_end_to_end_recovers_the_known_surface(tmp_path, monkeypatch):
     assert again["counts"]["done"] == doc["counts"]["done"]
     events = [json.loads(x)["event"] for f in (out / "runs").glob("*/events.log") for x in f.read_text().splitlines()]
     assert events.count("finish") == 30 and events.count("start") == 30
+
+
+# ---------------------------------------------------------------- E at the floor, held-out size
+
+FLOOR = 2.2363
+SURF = dict(A=400.0, B=1500.0, alpha=0.34, beta=0.28)
+
+
+def _runs_csv(tmp_path, noise=0.002):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    N, D = [a.ravel() for a in np.meshgrid(np.geomspace(1e6, 1e9, 6), np.geomspace(1e8, 1e11, 5))]
+    L = FLOOR + SURF["A"] / N ** SURF["alpha"] + SURF["B"] / D ** SURF["beta"]
+    df = pd.DataFrame({"run_id": [f"r{i}" for i in range(N.size)], "role": "supervised", "N": N, "D": D,
+                       "loss": L * np.exp(noise * rng.standard_normal(N.size)), "N_kind": "non-embedding",
+                       "status": "ok", "loss_floor": FLOOR})
+    p = tmp_path / "runs.csv"
+    df.to_csv(p, index=False)
+    return p, df
+
+
+def test_supervised_fits_hold_E_at_the_runs_loss_floor(tmp_path):
+    import pandas as pd
+
+    from scalelaw.demo import _floor, _supervised_fits
+
+    p, df = _runs_csv(tmp_path)
+    (tmp_path / "fits").mkdir()
+    floor = _floor(pd.read_csv(p))
+    assert floor == FLOOR  # read from the runs' own column, not a constant of the demo
+    fits = _supervised_fits(p, tmp_path, [], floor)
+    f = fits["chinchilla"]
+    assert f.params["E"] == pytest.approx(FLOOR, rel=1e-9)
+    assert f.params["alpha"] == pytest.approx(SURF["alpha"], rel=0.05)
+    assert f.params["beta"] == pytest.approx(SURF["beta"], rel=0.05)
+    assert fits["chinchilla-gamma"].params["E"] == pytest.approx(FLOOR, rel=1e-9)
+
+
+def test_holdout_prediction_of_the_largest_size(tmp_path):
+    from scalelaw.demo import holdout_prediction
+
+    p, df = _runs_csv(tmp_path)
+    h = holdout_prediction(p, FLOOR, n_boot=50)
+    assert h["N"] == df["N"].max() and h["n_train"] == (df["N"] < df["N"].max()).sum()
+    assert len(h["rows"]) == 5
+    for r in h["rows"]:
+        assert abs(r["predicted"] - r["measured"]) / r["measured"] < 0.02  # 0.2% noise, 1 decade of extrapolation
+        assert r["lo"] < r["predicted"] < r["hi"]
+    assert sum(r["lo"] <= r["measured"] <= r["hi"] for r in h["rows"]) >= 3
