@@ -92,7 +92,8 @@ def _run_format(columns, columns_file, loss_unit, n_kind):
 
 @app.command("fit")
 def fit_cmd(
-    csv: Path = typer.Argument(..., help="run records (CSV or Parquet) with columns N, D, loss"),
+    csv: Path = typer.Argument(..., help="run records (CSV, TSV, Parquet or JSON Lines) with columns "
+                                          "N, D, loss, or mapped with --columns"),
     law: str = typer.Option("chinchilla", "--law", help="law name: auto (chosen by rolling-origin backtests on these runs "
                             "among chinchilla, chinchilla with over-estimate penalty 2, chinchilla-gamma, farseer "
                             "piecewise; implies --calibrate 3), chinchilla, chinchilla-gamma, farseer, distill, "
@@ -206,7 +207,8 @@ def predict_cmd(
 
 @app.command("validate")
 def validate_cmd(
-    csv: Path = typer.Argument(..., help="run records (CSV or Parquet) with columns N, D, loss"),
+    csv: Path = typer.Argument(..., help="run records (CSV, TSV, Parquet or JSON Lines) with columns "
+                                          "N, D, loss, or mapped with --columns"),
     laws: str = typer.Option("chinchilla,chinchilla-gamma,farseer", "--laws", help="comma-separated law names"),
     where: Optional[str] = typer.Option(None, "--where", help="row filter (pandas query), e.g. \"dataset == 'c4_original'\""),
     holdout_largest: Optional[int] = typer.Option(None, "--holdout-largest", help="hold out the K largest model sizes (default 1)"),
