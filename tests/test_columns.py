@@ -136,3 +136,20 @@ def test_columns_file(tmp_path, run_cli):
 def test_validate_takes_the_same_options(run_cli):
     p = run_cli("validate", WANDB, "--laws", "chinchilla", "--json", "--columns", "N=params,D=tokens,loss=val/los")
     assert_one_line_error(p, "'val/los'")
+
+
+def test_distillation_runs_read_through_the_same_format(tmp_path):
+    from scalelaw.fit.distill import split_roles
+
+    src = Path(__file__).parents[1] / "data" / "synthetic_distill_busbridge2025.csv"
+    df = pd.read_csv(src)
+    theirs = tmp_path / "distill.tsv"
+    renamed = df.rename(columns={"N": "params", "D": "tokens", "loss": "val/loss", "L_T": "teacher/loss"})
+    for c in ("val/loss", "teacher/loss"):
+        renamed[c] = renamed[c] / math.log(2)
+    renamed.to_csv(theirs, sep="\t", index=False, float_format="%.17g")
+    fmt = RunFormat.from_options("N=params,D=tokens,loss=val/loss,L_T=teacher/loss", loss_unit="bits")
+    for a, b in zip(split_roles(theirs, fmt=fmt), split_roles(src)):
+        for c in ("N", "D", "loss", "L_T"):
+            np.testing.assert_allclose(a.column(c), b.column(c), rtol=1e-14, equal_nan=True)
+        assert a.format == fmt
