@@ -175,8 +175,8 @@ def render(rows, n_starts, seconds) -> str:
     if full and rec:
         best = min(full, key=lambda c: full[c][0])
         out += ["", "Goals: the recommendation's mean held-out error "
-                f"{100 * rec[0]:.2f}% vs the best single law run on all splits ({best}, chosen with hindsight) "
-                f"{100 * full[best][0]:.2f}%: {'met' if rec[0] <= full[best][0] + 1e-12 else 'not met'}; "
+                f"{100 * rec[0]:.3f}% vs the best single law run on all splits ({best}, chosen with hindsight) "
+                f"{100 * full[best][0]:.3f}%: {'met' if rec[0] <= full[best][0] + 1e-12 else 'not met'}; "
                 f"pooled coverage {100 * rec[1]:.1f}% (goal 80-95%: {'met' if 0.8 <= rec[1] <= 0.95 else 'not met'}), "
                 f"worst split {100 * rec[2]:.0f}% (goal >= 70%: {'met' if rec[2] >= 0.7 else 'not met'})."]
     out += ["", "How the intervals are made (`scalelaw/fit/calibrate.py`): on the training runs alone, each law is "
@@ -193,13 +193,15 @@ def render(rows, n_starts, seconds) -> str:
     out += ["", "## What was recommended, and why", ""]
     out += [f"- {r['label']}: **{r['by']['recommended'].law} ({r['by']['recommended'].method})** — "
             f"{r['by']['recommended'].why}" for r in rows]
-    out += ["", "Calibration per split (slope = log error per e-fold of extrapolation; origins = backtests):", ""]
+    out += ["", "Calibration per split (slope k = log error per e-fold of extrapolation; offset b = log error of any new size; "
+            "origins = backtests):", ""]
     for r in rows:
         for c in COLUMNS:
             v = r["by"].get(c)
             if v is not None and not v.error and v.calibration:
                 cal = v.calibration
-                out.append(f"- {r['label']}, {c}: slope {cal['slope']:.4f}, scatter {cal['scatter']:.4f}, "
+                out.append(f"- {r['label']}, {c}: slope {cal['slope']:.4f}, offset {cal['offset']:.4f}, "
+                           f"scatter {cal['scatter']:.4f}, "
                            f"{cal['n_origins']} origin(s)" + (f" — {cal['note']}" if cal["note"] else ""))
     flagged = [(r["label"], c, len(v.outliers)) for r in rows for c, v in r["by"].items()
                if not v.error and v.outliers and c != "recommended"]

@@ -192,8 +192,8 @@ def validate_one(law_name: str | FitSpec, df: pd.DataFrame, test: np.ndarray, ho
     out.interval_level = level
     out.heldout_coverage = float(np.mean((obs >= lo) & (obs <= hi)))
     out.heldout_median_halfwidth_rel = float(np.median((hi - lo) / 2 / pred))
-    if cal is not None:  # the same interval without the extrapolation term, for comparison
-        _, lo0, hi0 = calibrated_interval(fit, replace(cal, slope=0.0), level, test_df["N"].to_numpy(float),
+    if cal is not None:  # the bootstrap prediction interval without the extrapolation term, for comparison
+        _, lo0, hi0 = calibrated_interval(fit, replace(cal, slope=0.0, offset=0.0), level, test_df["N"].to_numpy(float),
                                           test_df["D"].to_numpy(float))
         out.heldout_coverage_uncalibrated = float(np.mean((obs >= lo0) & (obs <= hi0)))
         out.heldout_median_halfwidth_rel_uncalibrated = float(np.median((hi0 - lo0) / 2 / pred))
