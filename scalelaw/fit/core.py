@@ -415,7 +415,7 @@ def fit_law(
         data=_data_meta(runs, logs),
         settings={
             "delta": delta, "delta_continuation": deltas, "n_starts": len(starts), "grid_size": grid_size, "race_iter": race_iter,
-            "n_polish": len(lead), "max_iter": max_iter, "seed": seed,
+            "n_polish": len(lead), "max_iter": max_iter, "seed": seed, "race_rows": len(r_y),
             "residual_sd": float(np.std(resid)), "log_residuals": resid.tolist(),
         },
     )
