@@ -119,6 +119,8 @@ def fit_cmd(
                                           help="per-run weights (normalised to mean 1): a column of the runs, sqrt-compute (sqrt 6ND) or compute (6ND)"),
     calibrate: int = typer.Option(0, "--calibrate", metavar="K", help="backtest over K rolling origins and store an "
                                   "interval calibration (extrapolation error growth) that predict/plan use"),
+    exclude_outliers: bool = typer.Option(False, "--exclude-outliers", help="refit without runs whose residual is > 4 "
+                                          "robust sigmas (they are listed in settings.outliers either way)"),
     out: Optional[Path] = typer.Option(None, "--out", help="write the fit (reloadable by predict/plan) to this JSON file"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="write a diagnostic figure (PNG)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document on stdout"),
@@ -138,7 +140,8 @@ def fit_cmd(
         doc, fit = run_fit(csv, law=law, where=where, n_boot=bootstrap, seed=seed, delta=delta, n_starts=starts,
                            compute=compute, level=level, supervised_law=supervised_law, method=method,
                            objective=objective, overestimate_penalty=overestimate_penalty, fix=fix, bound=bound,
-                           weights=weights, calibrate=calibrate, fmt=fmt)
+                           weights=weights, calibrate=calibrate, fmt=fmt,
+                           exclude_outliers=exclude_outliers)
     if out is not None:
         from .fit import save_fit
 
@@ -177,6 +180,9 @@ def _print_fit_table(doc: dict) -> None:
         con.print(f"  {k} = {v:.6g}" + (f"  [{ci[0]:.5g}, {ci[1]:.5g}]" if ci else ""))
     if doc.get("supervised"):
         con.print(f"supervised sub-fit ({doc['supervised']['law']}): {doc['supervised']['params']}")
+    for o in doc.get("settings", {}).get("outliers", []):
+        con.print(f"outlier: N={o['N']:.4g} D={o['D']:.4g} loss={o['loss']:.5g} (log residual {o['log_residual']:+.4f})"
+                  + (" — excluded" if doc["settings"].get("excluded_outliers") else ""))
     if doc.get("saved_to"):
         con.print(f"saved to {doc['saved_to']}")
 

@@ -149,3 +149,17 @@ def test_fit_auto_stores_calibration_used_by_predict_and_plan(tmp_path):
     plan = supervised_doc(str(tmp_path / "fit.json"), 1e23)
     ci = plan["calibrated_interval"]
     assert ci["loss"][0] < plan["interval"]["loss"][0] <= plan["interval"]["loss"][1] < ci["loss"][1]
+
+
+def test_fit_flags_and_excludes_outliers(tmp_path):
+    from scalelaw.fit.run import run_fit
+
+    df = chinchilla_runs(9, noise=0.005)
+    df.loc[11, "loss"] *= 1.2
+    p = tmp_path / "runs.csv"
+    df.to_csv(p, index=False)
+    doc, fit = run_fit(p, n_starts=32)
+    assert any(o["loss"] == pytest.approx(df.loc[11, "loss"]) for o in doc["settings"]["outliers"])
+    assert doc["n_points"] == len(df) and not doc["settings"]["excluded_outliers"]
+    doc2, _ = run_fit(p, n_starts=32, exclude_outliers=True)
+    assert doc2["settings"]["excluded_outliers"] and doc2["n_points"] == len(df) - len(doc["settings"]["outliers"])

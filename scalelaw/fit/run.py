@@ -58,7 +58,7 @@ def run_fit(csv, *, law: str = "chinchilla", where=None, n_boot: int = 0, seed: 
             n_starts: int = 256, compute=None, level: float = 0.9, supervised_law: str = "chinchilla-gamma",
             method: str = "piecewise", objective: str = "huber-log", overestimate_penalty: float = 1.0,
             fix: str | None = None, bound: str | None = None, weights: str | None = None, calibrate: int = 0,
-            fmt=None):
+            fmt=None, exclude_outliers: bool = False):
     """Fit `law` to the runs in `csv`; returns (JSON-ready dict, FitResult).
 
     `law="auto"` chooses among `calibrate.candidates()` by rolling-origin backtests on these runs
@@ -108,6 +108,19 @@ def run_fit(csv, *, law: str = "chinchilla", where=None, n_boot: int = 0, seed: 
             raise UserError("--bootstrap is available for end-to-end fits; use --method end-to-end with farseer")
         runs = load_runs(csv, where=where, fmt=fmt)
         fit = fit_supervised(spec, runs, n_starts=n_starts, seed=seed)
+        from .backtest import log_residuals, outlier_mask
+
+        r = log_residuals(fit, runs.df)
+        flagged = outlier_mask(r)
+        outliers = [{"N": float(a), "D": float(b), "loss": float(c), "log_residual": float(e)} for a, b, c, e in
+                    zip(runs.df["N"][flagged], runs.df["D"][flagged], runs.df["loss"][flagged], r[flagged])]
+        if exclude_outliers and flagged.any():  # flagged either way; dropped only when asked
+            from ..runs import from_frame
+
+            runs = from_frame(runs.df[~flagged].reset_index(drop=True))
+            fit = fit_supervised(spec, runs, n_starts=n_starts, seed=seed)
+        fit.settings["outliers"] = outliers
+        fit.settings["excluded_outliers"] = bool(exclude_outliers and flagged.any())
         if n_boot:
             fit.boot = bootstrap(fit, runs, n_boot=n_boot, seed=seed)
         if calibrate:
