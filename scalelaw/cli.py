@@ -84,6 +84,17 @@ _N_KIND_OPT = typer.Option(None, "--N-kind", help="what N counts (non-embedding,
                            "has no N_kind column")
 
 
+# a fit's choices (FitSpec): defined once, taken by fit and validate
+_OBJECTIVE_OPT = typer.Option("huber-log", "--objective",
+                              help="huber-log (Huber of log residuals), mse-log (squared log residuals) or mse (squared loss residuals)")
+_PENALTY_OPT = typer.Option(1.0, "--overestimate-penalty", metavar="K",
+                            help="multiply the loss of runs the law over-predicts by K >= 1 (OLMo-core's overestimate_penalty)")
+_FIX_OPT = typer.Option(None, "--fix", help="hold parameters fixed, in the paper's names, e.g. E=1.69,alpha=0.3")
+_BOUND_OPT = typer.Option(None, "--bound", help="narrow parameters' ranges, e.g. alpha=0.1:1.0,beta=0.2:0.8")
+_WEIGHTS_OPT = typer.Option(None, "--weights",
+                            help="per-run weights (normalised to mean 1): a column of the runs, sqrt-compute (sqrt 6ND) or compute (6ND)")
+
+
 def _run_format(columns, columns_file, loss_unit, n_kind):
     from .runs import RunFormat
 
@@ -109,14 +120,11 @@ def fit_cmd(
     level: float = typer.Option(0.9, "--level", help="confidence level of the intervals"),
     supervised_law: str = typer.Option("chinchilla-gamma", "--supervised-law", help="distill only: the supervised law for Ltilde_S"),
     method: str = typer.Option("piecewise", "--method", help="farseer only: piecewise (the authors') or end-to-end"),
-    objective: str = typer.Option("huber-log", "--objective",
-                                  help="huber-log (Huber of log residuals), mse-log (squared log residuals) or mse (squared loss residuals)"),
-    overestimate_penalty: float = typer.Option(1.0, "--overestimate-penalty", metavar="K",
-                                               help="multiply the loss of runs the law over-predicts by K >= 1 (OLMo-core's overestimate_penalty)"),
-    fix: Optional[str] = typer.Option(None, "--fix", help="hold parameters fixed, in the paper's names, e.g. E=1.69,alpha=0.3"),
-    bound: Optional[str] = typer.Option(None, "--bound", help="narrow parameters' ranges, e.g. alpha=0.1:1.0,beta=0.2:0.8"),
-    weights: Optional[str] = typer.Option(None, "--weights",
-                                          help="per-run weights (normalised to mean 1): a column of the runs, sqrt-compute (sqrt 6ND) or compute (6ND)"),
+    objective: str = _OBJECTIVE_OPT,
+    overestimate_penalty: float = _PENALTY_OPT,
+    fix: Optional[str] = _FIX_OPT,
+    bound: Optional[str] = _BOUND_OPT,
+    weights: Optional[str] = _WEIGHTS_OPT,
     calibrate: int = typer.Option(0, "--calibrate", metavar="K", help="backtest over K rolling origins and store an "
                                   "interval calibration (extrapolation error growth) that predict/plan use"),
     exclude_outliers: bool = typer.Option(False, "--exclude-outliers", help="refit without runs whose residual is > 4 "
@@ -227,6 +235,11 @@ def validate_cmd(
     level: float = typer.Option(0.9, "--level", help="prediction interval level for heldout_coverage"),
     recommend: bool = typer.Option(False, "--recommend", help="also choose a fit by nested backtests on the training runs and score it"),
     exclude_outliers: bool = typer.Option(False, "--exclude-outliers", help="refit without training runs whose residual is > 4 robust sigmas"),
+    objective: str = _OBJECTIVE_OPT,
+    overestimate_penalty: float = _PENALTY_OPT,
+    fix: Optional[str] = _FIX_OPT,
+    bound: Optional[str] = _BOUND_OPT,
+    weights: Optional[str] = _WEIGHTS_OPT,
     json_out: bool = typer.Option(False, "--json", help="print the results as one JSON document"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="write a relative-error figure (PNG/PDF)"),
     columns: Optional[str] = _COLUMNS_OPT,
@@ -257,8 +270,13 @@ def validate_cmd(
             emit_json({"source": str(csv), "where": where, "results": [doc]})
         return
     runs = load_runs(csv, where=where, fmt=fmt)
+    from .fit.spec import FitSpec
+
+    # the fitting options apply to every law validated (fixed/bounded names must exist in each)
+    options = FitSpec.from_options(names[0], method=method, objective=objective, overestimate_penalty=overestimate_penalty,
+                                   fix=fix, bound=bound, weights=weights)
     kw = dict(method=method, n_starts=n_starts, progress=err, n_boot=n_boot, calibrate=calibrate, level=level,
-              exclude_outliers=exclude_outliers)
+              exclude_outliers=exclude_outliers, options=options)
     if rollout_k is not None:
         if holdout_largest is not None or holdout is not None:
             raise UserError("--rollout chooses its own hold-outs; drop --holdout-largest/--holdout")

@@ -239,6 +239,19 @@ def test_fixed_parameter_survives_plan_from_the_fit_file(run_cli, tmp_path):
     assert plan["interval"]["loss"][0] > 1.65
 
 
+def test_validate_honours_the_fitting_options(run_cli, tmp_path):
+    csv = tmp_path / "runs.csv"
+    synthetic(noise=3e-3, seed=7).to_csv(csv, index=False)
+    args = ("validate", csv, "--laws", "chinchilla,chinchilla-gamma", "--bootstrap", "0", "--calibrate", "0", "--json")
+    p = run_cli(*args, "--fix", "E=1.7", "--objective", "mse-log")
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)["results"]
+    assert [r["params"]["E"] for r in res] == [pytest.approx(1.7, rel=1e-15)] * 2
+    free = json.loads(run_cli(*args).stdout)["results"]
+    assert all(abs(r["params"]["E"] - 1.7) > 1e-6 for r in free)
+    assert_one_line_error(run_cli(*args, "--fix", "F=1"), "no parameter 'F'")
+
+
 # ---------------------------------------------------------------- CLI bad inputs
 
 

@@ -205,12 +205,13 @@ def validate_one(law_name: str | FitSpec, df: pd.DataFrame, test: np.ndarray, ho
 def validate_laws(runs, laws: list[str], *, holdout_largest: int | None = None, holdout: str | None = None,
                   method: str = "piecewise", n_starts: int | None = None, progress=None, n_boot: int = 0,
                   calibrate: int = 0, level: float = 0.9, exclude_outliers: bool = False,
-                  recommend: bool = False) -> list[LawValidation]:
+                  recommend: bool = False, options: FitSpec | None = None) -> list[LawValidation]:
     """Fit every law in `laws` on the training part of `runs` and score it on the held-out part.
 
     A law that cannot be fitted on the data is reported with `error` set, while the others
     still run; if every law asked for fails, the first failure is raised as a UserError.
-    With `recommend`, a last entry (with `why` set) is the fit `calibrate.recommend` chose from
+    `options` (a FitSpec whose law is ignored) carries fitting choices (objective, penalty, fixed
+    values, bounds, weights) applied to every law. With `recommend`, a last entry (with `why` set) is the fit `calibrate.recommend` chose from
     backtests on the training part alone, scored on the held-out part.
     """
     df = _frame(runs)
@@ -242,7 +243,7 @@ def validate_laws(runs, laws: list[str], *, holdout_largest: int | None = None, 
         if progress:
             progress(f"fitting {name} on {int((~test).sum())} runs, predicting {int(test.sum())} ...")
         try:
-            spec_n = _spec(name, method)
+            spec_n = _spec(name, method, options)
             results.append(validate_one(spec_n, df, test, desc, backtest=bts.get(spec_n), **one))
         except UserError as e:
             errors.append(e)
@@ -272,9 +273,12 @@ def rollout(runs, laws: list[str], k_max: int, **kw) -> list[LawValidation]:
     return out
 
 
-def _spec(name: str, method: str) -> FitSpec:
+def _spec(name: str, method: str, options: FitSpec | None = None) -> FitSpec:
     """The spec validate fits a law name with (method matters to farseer only)."""
-    return FitSpec(law=name, method=method) if name == "farseer" else FitSpec(law=name)
+    from dataclasses import replace
+
+    base = FitSpec() if options is None else options
+    return replace(base, law=name, method=method if name == "farseer" else FitSpec.method)
 
 
 def _frame(runs) -> pd.DataFrame:
