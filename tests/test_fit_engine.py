@@ -131,6 +131,22 @@ def test_too_few_sizes_warns():
     assert any("distinct N" in m for m in fit.warnings)
 
 
+def test_parameter_just_short_of_a_bound_is_reported():
+    """A fit that stops within 0.1% of a bound's span (a flat valley drifting to it) says so."""
+    from scalelaw.fit import FitSpec
+
+    truth = {"E": 1.8, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.36}
+    df = synthetic("chinchilla", truth, noise=0.002, seed=0)
+    free = fit_law("chinchilla", df)
+    assert not any("bound" in m for m in free.warnings), free.warnings
+    alpha = free.params["alpha"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        near = fit_law(FitSpec(law="chinchilla", bounds=(("alpha", 0.0, alpha + 0.002),)), df)
+    assert near.params["alpha"] == pytest.approx(alpha, rel=1e-6)  # the bound does not bind
+    assert any(m.startswith("near bound: exponent alpha") for m in near.warnings), near.warnings
+
+
 def test_published_builtins_match_laws_md():
     epoch = load_fit("epoch-chinchilla")
     assert epoch.params["B"] == pytest.approx(2142.9)

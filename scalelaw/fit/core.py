@@ -430,10 +430,15 @@ def _diagnose(law: Law, runs: Runs, logs, theta, n_best, box) -> list[str]:
         if lo[i] >= hi[i]:  # fixed: on its "bound" by construction
             continue
         for bound, label in ((lo[i], "lower"), (hi[i], "upper")):
-            if np.isfinite(bound) and abs(theta[i] - bound) <= 1e-6 * span[i]:
-                kind = "exponent" if name in law.exponents else "parameter"
+            kind = "exponent" if name in law.exponents else "parameter"
+            gap = abs(theta[i] - bound)
+            if np.isfinite(bound) and gap <= 1e-6 * span[i]:
                 notes.append(f"at bound: {kind} {name} = {theta[i]:.6g} sits on its {label} bound; "
                              "the data may not identify it (too little range in N or D?)")
+            elif np.isfinite(bound) and gap <= 1e-3 * span[i]:
+                # on a flat valley the solver stops just short of the bound it is drifting to
+                notes.append(f"near bound: {kind} {name} = {theta[i]:.6g} is within {gap:.3g} of its {label} "
+                             f"bound {bound:.6g}; the data may not identify it (profile it to check)")
     for k in ("N", "D"):
         if k in logs and len(np.unique(np.round(logs[k], 6))) < 3:
             notes.append(f"only {len(np.unique(np.round(logs[k], 6)))} distinct {k} values: too few to identify its exponent")
