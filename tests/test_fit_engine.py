@@ -102,6 +102,9 @@ def test_bootstrap_seeded_and_brackets_fit():
     b3 = bootstrap(fit, df, n_boot=200, seed=12)
     assert np.array_equal(b1.thetas, b2.thetas)
     assert not np.array_equal(b1.thetas, b3.thetas)
+    # drawn chunk by chunk, the resamples are the same as drawn all at once (refits agree to the
+    # solver tolerance; another resample would differ by ~1e-2)
+    assert np.allclose(bootstrap(fit, df, n_boot=200, seed=11, chunk=64).thetas, b1.thetas, rtol=0, atol=1e-6)
     for k, (lo, hi) in b1.ci(0.9).items():
         assert lo <= fit.params[k] <= hi, k
         assert lo < hi, k

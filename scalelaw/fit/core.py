@@ -499,12 +499,14 @@ def bootstrap(
     spec = fit.spec
     lower, upper = spec_box(law, spec)
     base = spec_weights(spec, runs, logs)
-    counts = resample_counts(np.random.default_rng(seed), n_boot, n)
-    if base is not None:
-        counts = counts * base[None, :]
+    # resamples are drawn chunk by chunk from one stream (the same draws as all at once), so the
+    # weights in memory are chunk x rows, never n_boot x rows
+    rng = np.random.default_rng(seed)
     thetas, failed = [], 0
     for i in range(0, n_boot, chunk):
-        w = counts[i : i + chunk]
+        w = resample_counts(rng, min(chunk, n_boot - i), n)
+        if base is not None:
+            w = w * base[None, :]
         res = solve_multistart(law, logs, log_y, np.tile(fit.theta, (len(w), 1)), delta=fit.delta, weights=w,
                                max_iter=max_iter, kind=spec.objective, penalty=spec.overestimate_penalty,
                                lower=lower, upper=upper)
