@@ -54,6 +54,28 @@ def fit_supervised(law_or_spec, runs, *, method: str | None = None, delta=None, 
     return fit_law(spec, runs, seed=seed, **kw)
 
 
+def warn_below_floor(fit, df) -> None:
+    """Warn when a fitted E lies below the loss floor the runs themselves record.
+
+    Runs on a corpus whose Bayes-optimal loss is known exactly (our synthetic corpus writes it in
+    `loss_floor`) bound E from below: no model can beat it, so a fit that puts E under it has found a
+    curve the data cannot pin down, and its plans will promise losses that cannot be reached."""
+    if "loss_floor" not in df or "E" not in fit.params or any(n == "E" for n, _ in fit.spec.fixed):
+        return
+    floor = df["loss_floor"].dropna()
+    if floor.empty:
+        return
+    floor = float(floor.max())
+    if fit.params["E"] < floor * (1 - 1e-6):
+        import warnings
+
+        from ..errors import ScalelawWarning
+
+        warnings.warn(f"{fit.law.name}: fitted E = {fit.params['E']:.4g} is below the runs' recorded loss floor "
+                      f"{floor:.5g} (column loss_floor): these runs do not pin E down; refit with --fix E={floor:.5g}",
+                      ScalelawWarning, stacklevel=2)
+
+
 def run_fit(csv, *, law: str = "chinchilla", where=None, n_boot: int = 0, seed: int = 0, delta=None,
             n_starts: int = 256, compute=None, level: float = 0.9, supervised_law: str = "chinchilla-gamma",
             method: str = "piecewise", objective: str = "huber-log", overestimate_penalty: float = 1.0,
@@ -96,13 +118,21 @@ def run_fit(csv, *, law: str = "chinchilla", where=None, n_boot: int = 0, seed: 
         return run_isoflop(load_runs(csv, where=where, fmt=fmt), n_boot=n_boot, seed=seed, level=level, compute=compute,
                            n_starts=n_starts)
     if law_obj.kind == "distill":
-        if _options_given(spec):
-            raise UserError("--objective, --overestimate-penalty, --fix, --bound and --weights apply to supervised "
-                            "laws, not to the distillation fit")
+        # The fitting options shape stage 1 (the supervised law that gives Ltilde_S), where a known
+        # floor or a penalty means something; stage 2's fit is fixed by the paper's procedure.
+        sup_law = get_law(supervised_law)
+        sup_spec = FitSpec.from_options(sup_law.name, objective=objective, overestimate_penalty=overestimate_penalty,
+                                        fix=fix, bound=bound, weights=weights)
+        try:
+            sup_spec.check_names(sup_law.natural_names)
+        except UserError as e:
+            raise UserError(f"--fix/--bound with --law distill name parameters of the stage-1 supervised law "
+                            f"({sup_law.name}): {e}") from None
         from .distill import fit_distill
 
-        fit = fit_distill(csv, where=where, supervised_law=supervised_law, delta=delta, n_boot=n_boot, seed=seed,
+        fit = fit_distill(csv, where=where, supervised_law=sup_spec, delta=delta, n_boot=n_boot, seed=seed,
                           fmt=fmt)
+        warn_below_floor(fit.supervised, load_runs(csv, where=where, fmt=fmt).df)
     else:
         if n_boot and _is_piecewise(law_obj, method):
             raise UserError("--bootstrap is available for end-to-end fits; use --method end-to-end with farseer")
@@ -119,6 +149,7 @@ def run_fit(csv, *, law: str = "chinchilla", where=None, n_boot: int = 0, seed: 
 
             runs = from_frame(runs.df[~flagged].reset_index(drop=True))
             fit = fit_supervised(spec, runs, n_starts=n_starts, seed=seed)
+        warn_below_floor(fit, runs.df)
         fit.settings["outliers"] = outliers
         fit.settings["excluded_outliers"] = bool(exclude_outliers and flagged.any())
         if n_boot:
