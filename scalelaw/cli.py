@@ -263,8 +263,12 @@ def validate_cmd(
                             "(no --rollout)")
         from .fit.validate_distill import table as distill_table, validate_distill
 
+        from .fit.run import stage1_spec
+
+        sup_spec = stage1_spec("chinchilla-gamma", objective=objective, overestimate_penalty=overestimate_penalty,
+                               fix=fix, bound=bound, weights=weights)
         doc = validate_distill(csv, holdout=holdout, holdout_largest=holdout_largest, where=where,
-                               n_boot=n_boot, level=level, fmt=fmt)
+                               supervised_law=sup_spec, n_boot=n_boot, level=level, fmt=fmt)
         err(distill_table(doc))
         if json_out:
             emit_json({"source": str(csv), "where": where, "results": [doc]})

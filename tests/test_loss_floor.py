@@ -67,6 +67,8 @@ def test_distill_fix_names_stage1_parameters(run_cli):
     # A name that is not a parameter of the stage-1 law is refused before any fitting starts.
     proc = run_cli("fit", STUDY, "--law", "distill", "--fix", "c1=3")
     assert_one_line_error(proc, "stage-1", "c1")
+    proc = run_cli("validate", STUDY, "--laws", "distill", "--holdout-largest", "1", "--fix", "c1=3")
+    assert_one_line_error(proc, "stage-1", "c1")
     with pytest.raises(UserError, match="stage-1"):
         run_fit(STUDY, law="distill", fix="gamma=0.5", supervised_law="chinchilla")
 

@@ -54,6 +54,21 @@ def fit_supervised(law_or_spec, runs, *, method: str | None = None, delta=None, 
     return fit_law(spec, runs, seed=seed, **kw)
 
 
+def stage1_spec(supervised_law: str, **options) -> FitSpec:
+    """The stage-1 spec of a distillation fit from the command-line fitting options.
+
+    The options shape the supervised law that gives Ltilde_S, where a known floor (--fix E=...)
+    or a penalty means something; stage 2 follows the paper's fixed procedure."""
+    sup_law = get_law(supervised_law)
+    spec = FitSpec.from_options(sup_law.name, **options)
+    try:
+        spec.check_names(sup_law.natural_names)
+    except UserError as e:
+        raise UserError(f"--fix/--bound with --law distill name parameters of the stage-1 supervised law "
+                        f"({sup_law.name}): {e}") from None
+    return spec
+
+
 def warn_below_floor(fit, df) -> None:
     """Warn when a fitted E lies below the loss floor the runs themselves record.
 
@@ -118,16 +133,8 @@ def run_fit(csv, *, law: str = "chinchilla", where=None, n_boot: int = 0, seed: 
         return run_isoflop(load_runs(csv, where=where, fmt=fmt), n_boot=n_boot, seed=seed, level=level, compute=compute,
                            n_starts=n_starts)
     if law_obj.kind == "distill":
-        # The fitting options shape stage 1 (the supervised law that gives Ltilde_S), where a known
-        # floor or a penalty means something; stage 2's fit is fixed by the paper's procedure.
-        sup_law = get_law(supervised_law)
-        sup_spec = FitSpec.from_options(sup_law.name, objective=objective, overestimate_penalty=overestimate_penalty,
-                                        fix=fix, bound=bound, weights=weights)
-        try:
-            sup_spec.check_names(sup_law.natural_names)
-        except UserError as e:
-            raise UserError(f"--fix/--bound with --law distill name parameters of the stage-1 supervised law "
-                            f"({sup_law.name}): {e}") from None
+        sup_spec = stage1_spec(supervised_law, objective=objective, overestimate_penalty=overestimate_penalty,
+                               fix=fix, bound=bound, weights=weights)
         from .distill import fit_distill
 
         fit = fit_distill(csv, where=where, supervised_law=sup_spec, delta=delta, n_boot=n_boot, seed=seed,
