@@ -411,9 +411,9 @@ def _teacher_colours(L_T):
     return lts, {lt: f"C{i}" for i, lt in enumerate(lts)}
 
 
-def plot_runs_students_vs_D(students, supervised, path=None):
-    """Measured runs: student loss over D_S per teacher (colour), one panel per student size, with
-    the supervised twin (same N, D) in black. `students`/`supervised` are run-record frames."""
+def _size_panels(students, supervised, height: float):
+    """One log-D_S panel per student size, with the mean loss over D_S of the supervised twin and
+    of the students of each teacher: (fig, axes, [(ax, supervised series, {L_T: series})], colours)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -421,17 +421,26 @@ def plot_runs_students_vs_D(students, supervised, path=None):
 
     sizes = sorted(students["N"].unique())
     lts, col = _teacher_colours(students["L_T"])
-    fig, axes = plt.subplots(1, len(sizes), figsize=(3.6 * len(sizes), 3.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(sizes), figsize=(3.6 * len(sizes), height), squeeze=False, sharey=True)
+    panels = []
     for ax, n in zip(axes[0], sizes):
-        sup = supervised[supervised["N"] == n].groupby("D")["loss"].mean()
-        ax.plot(sup.index, sup.values, "k-o", ms=3, lw=1.4, label="supervised")
         s = students[students["N"] == n]
-        for lt in lts:
-            g = s[s["L_T"] == lt].groupby("D")["loss"].mean()
-            ax.plot(g.index, g.values, "-o", ms=3, lw=0.9, color=col[lt], label=f"teacher L_T={lt:.3f}")
+        per_teacher = {lt: s[s["L_T"] == lt].groupby("D")["loss"].mean() for lt in lts}
+        panels.append((ax, supervised[supervised["N"] == n].groupby("D")["loss"].mean(), per_teacher))
         ax.set_xscale("log")
         ax.set_xlabel("D_S (tokens)")
         ax.set_title(f"N_S = {n:.3g}", fontsize=9)
+    return fig, axes, panels, col
+
+
+def plot_runs_students_vs_D(students, supervised, path=None):
+    """Measured runs: student loss over D_S per teacher (colour), one panel per student size, with
+    the supervised twin (same N, D) in black. `students`/`supervised` are run-record frames."""
+    fig, axes, panels, col = _size_panels(students, supervised, 3.6)
+    for ax, sup, per_teacher in panels:
+        ax.plot(sup.index, sup.values, "k-o", ms=3, lw=1.4, label="supervised")
+        for lt, g in per_teacher.items():
+            ax.plot(g.index, g.values, "-o", ms=3, lw=0.9, color=col[lt], label=f"teacher L_T={lt:.3f}")
     axes[0][0].set_ylabel("validation loss (nats/token)")
     axes[0][-1].legend(fontsize=7)
     return _finish(fig, path)
@@ -467,25 +476,12 @@ def plot_runs_distilled_minus_supervised(students, supervised, path=None):
     """Measured runs at equal student compute (same N_S and D_S, so the same 6 N D of student
     training): L_distilled - L_supervised over D_S, per teacher (colour), one panel per size;
     below zero distillation wins (teacher cost not counted)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sizes = sorted(students["N"].unique())
-    lts, col = _teacher_colours(students["L_T"])
-    fig, axes = plt.subplots(1, len(sizes), figsize=(3.6 * len(sizes), 3.4), squeeze=False, sharey=True)
-    for ax, n in zip(axes[0], sizes):
-        sup = supervised[supervised["N"] == n].groupby("D")["loss"].mean()
-        s = students[students["N"] == n]
-        for lt in lts:
-            g = s[s["L_T"] == lt].groupby("D")["loss"].mean()
+    fig, axes, panels, col = _size_panels(students, supervised, 3.4)
+    for ax, sup, per_teacher in panels:
+        for lt, g in per_teacher.items():
             g = g[g.index.isin(sup.index)]
             ax.plot(g.index, g.values - sup.loc[g.index].values, "-o", ms=3, color=col[lt], label=f"L_T={lt:.3f}")
         ax.axhline(0, color="k", lw=0.8)
-        ax.set_xscale("log")
-        ax.set_xlabel("D_S (tokens)")
-        ax.set_title(f"N_S = {n:.3g}", fontsize=9)
     axes[0][0].set_ylabel("L_distilled - L_supervised (nats)")
     axes[0][-1].legend(fontsize=7)
     return _finish(fig, path)
