@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import logsumexp
 
-from .base import Law, product_grid
+from .base import Law, logsumexp, product_grid
 
 PARAMS = ("a", "b", "e", "alpha", "beta")
 
 
 def log_predict(theta, logs):
     a, b, e, alpha, beta = theta
-    terms = jnp.stack(jnp.broadcast_arrays(a - alpha * logs["N"], b - beta * logs["D"], e + 0.0 * logs["N"]))
-    return logsumexp(terms, axis=0)
+    return logsumexp(*jnp.broadcast_arrays(a - alpha * logs["N"], b - beta * logs["D"], e + 0.0 * logs["N"]))
 
 
 #: axes of the 4,500-start grid of Hoffmann et al. / Epoch (LAWS.md §1), in fit space
