@@ -158,7 +158,7 @@ def fit_cmd(
     if plot is not None:
         from .plot import plot_fit
 
-        plot_fit(fit, csv, where, plot, fmt=fmt)
+        plot_fit(fit, csv, where, plot, fmt=fmt, level=level)
     if as_json:
         emit_json(doc)
     else:

@@ -231,11 +231,16 @@ def _figure(nrows: int, ncols: int, size):
     return plt, *plt.subplots(nrows, ncols, figsize=size, squeeze=False)
 
 
-def plot_fit(fit, csv, where, path, fmt=None) -> None:
+def plot_fit(fit, csv, where, path, fmt=None, level: float = 0.9):
     """Diagnostics of a supervised fit: observed vs predicted with residuals; loss vs D per N with
-    the fitted curves; isoFLOP slices of the fitted surface with the fitted optimum (C = 6ND)."""
+    the fitted curves; isoFLOP slices of the fitted surface with the fitted optimum (C = 6ND).
+
+    The curves carry a `level` band: the calibrated prediction interval when the fit has a
+    backtest calibration (it widens outside the training runs), else the bootstrap prediction
+    interval when it has draws (`calibrate.calibrated_interval` either way). Returns the figure."""
     import numpy as np
 
+    from .fit.calibrate import Calibration, calibrated_interval
     from .runs import load_runs
 
     if fit.law.kind == "frontier":
@@ -245,6 +250,16 @@ def plot_fit(fit, csv, where, path, fmt=None) -> None:
         return plot_student_fit(fit, runs, path)
     N, D, L = runs.column("N"), runs.column("D"), runs.column("loss")
     pred = fit.predict(N=N, D=D)
+    cal = fit.settings.get("calibration")
+    cal = None if cal is None else Calibration.from_dict(cal)
+    band_label = (f"calibrated {100 * level:.0f}% interval" if cal is not None else
+                  f"bootstrap {100 * level:.0f}% interval" if fit.boot is not None else None)
+
+    def band(a, x, n, d, col):
+        if band_label is not None:
+            _, lo, hi = calibrated_interval(fit, cal, level, n, d)
+            a.fill_between(x, lo, hi, color=col, alpha=0.15, lw=0).set_gid(band_label)
+
     plt, fig, ax = _figure(1, 3, (15, 4.2))
     a = ax[0, 0]
     a.scatter(L, pred, s=10, c=np.log10(N), cmap="viridis")
@@ -264,7 +279,9 @@ def plot_fit(fit, csv, where, path, fmt=None) -> None:
         a.scatter(D[m], L[m], s=10, color=col)
         dd = np.geomspace(D[m].min() / 1.5, D[m].max() * 1.5, 60)
         a.plot(dd, fit.predict(N=n, D=dd), color=col, lw=1, label=f"N={n:.2g}")
-    a.set(xscale="log", xlabel="tokens D", ylabel="loss", title="loss vs D per model size")
+        band(a, dd, np.full(dd.shape, n), dd, col)
+    a.set(xscale="log", xlabel="tokens D", ylabel="loss",
+          title="loss vs D per model size" + (f"\nband: {band_label}" if band_label else ""))
     a.legend(fontsize=6, ncol=2)
     a = ax[0, 2]
     budgets = np.geomspace((6 * N * D).min(), (6 * N * D).max(), 5)
@@ -273,11 +290,13 @@ def plot_fit(fit, csv, where, path, fmt=None) -> None:
         ll = fit.predict(N=nn, D=c / (6 * nn))
         col = cmap(i / 4)
         a.plot(nn, ll, color=col, label=f"C={c:.1e}")
+        band(a, nn, nn, c / (6 * nn), col)
         k = int(np.argmin(ll))
         a.scatter([nn[k]], [ll[k]], color=col, marker="*", s=80, zorder=3)
-    a.set(xscale="log", xlabel="N", ylabel="predicted loss", title="isoFLOP slices (* = optimum)")
+    a.set(xscale="log", xlabel="N", ylabel="predicted loss",
+          title="isoFLOP slices (* = optimum)" + (f"\nband: {band_label}" if band_label else ""))
     a.legend(fontsize=6)
-    _finish(fig, path)
+    return _finish(fig, path)
 
 
 def plot_isoflop(fit, path=None):

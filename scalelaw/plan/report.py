@@ -126,22 +126,34 @@ def print_supervised(doc: dict) -> None:
     t.add_column("quantity")
     t.add_column("value", justify="right")
     iv = doc.get("interval") or {}
+    ci = doc.get("calibrated_interval") or {}
     if iv:
-        t.add_column(f"{int(100 * doc['level'])}% interval", justify="right")
+        t.add_column(f"{int(100 * doc['level'])}% bootstrap", justify="right")
+    if ci:
+        t.add_column(f"{int(100 * ci['level'])}% calibrated", justify="right")
+    span = lambda v: f"[{v[0]:.4g}, {v[1]:.4g}]" if v else "-"  # noqa: E731
     for k in ("N", "D", "tokens_per_param", "loss"):
         row = [k, f"{doc[k]:.5g}"]
         if iv:
-            row.append(f"[{iv[k][0]:.4g}, {iv[k][1]:.4g}]")
+            row.append(span(iv[k]))
+        if ci:
+            row.append(span(ci.get(k)))
         t.add_row(*row)
-    _console().print(t)
+    con = _console()
+    con.print(t)
     if doc.get("extrapolation"):
-        _console().print(f"extrapolation factor vs fitted compute range: {doc['extrapolation']:.3g}")
-    ci = doc.get("calibrated_interval")
+        con.print(f"extrapolation factor vs fitted compute range: {doc['extrapolation']:.3g}")
     if ci:
-        _console().print(f"calibrated {int(100 * ci['level'])}% interval of the loss (backtest-calibrated, "
-                         f"{ci['extrapolation_distance']:.2f} e-folds outside the data): "
-                         f"[{ci['loss'][0]:.4g}, {ci['loss'][1]:.4g}]; N and D: the bootstrap interval above"
-                         + (f" ({ci['note']})" if ci["note"] else ""))
+        con.print(f"calibrated loss: the backtest-calibrated prediction interval of a run at (N*, D*), "
+                  f"{ci['extrapolation_distance']:.2f} e-folds outside the data" + (f" ({ci['note']})" if ci["note"] else ""))
+        if "N" in ci:
+            edge = [s for s, hit in zip(("lower", "upper"), ci["N_at_bound"]) if hit]
+            con.print(f"calibrated N, D: the near-optimal range, allocations on this budget whose predicted loss is within "
+                      f"{100 * np.expm1(ci['near_optimal_log_loss']):.2g}% of the optimum's (the law's calibrated uncertainty "
+                      "at the plan, without run-to-run scatter), joined with the bootstrap interval: the forecast cannot "
+                      "tell them apart" + (f"; the {' and '.join(edge)} end is the search bound" if edge else ""))
+        else:
+            con.print("calibrated N, D: none without bootstrap draws (fit with --bootstrap K)")
 
 
 def print_distill(doc: dict) -> None:

@@ -29,6 +29,14 @@ class PlanFit:
     def params(self) -> dict:
         return self.law.natural(self.theta)
 
+    def as_fit_result(self):
+        """This law, parameters and draws as a fit-engine `FitResult`, so that the planner evaluates
+        intervals with the fit's own definitions (`calibrate.calibrated_interval`) rather than a copy."""
+        from ..fit.core import BootstrapResult, FitResult
+
+        boot = None if self.boot is None or not len(self.boot) else BootstrapResult(self.law, self.boot)
+        return FitResult(self.law, self.theta, objective=float("nan"), n_points=0, boot=boot)
+
 
 def as_planfit(obj, source: str = "") -> PlanFit:
     if isinstance(obj, PlanFit):

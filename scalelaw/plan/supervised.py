@@ -5,7 +5,9 @@ terms), find N*(C) = argmin_N L(N, D(N, C)) and D*(C) = D(N*, C). Chinchilla und
 form (Hoffmann et al. 2022, App. A; LAWS.md §1); every other law/convention is solved numerically by
 a 1-D search over log N on the constraint, vectorised over budgets and bootstrap draws. Laws
 without a loss floor (Farseer, LAWS.md §2) can have no interior optimum: the point estimate then
-refuses, and draws that run to a bound are counted and reported.
+refuses, and draws that run to a bound are counted and reported. A fit carrying a backtest
+calibration also gets calibrated intervals: the planned run's loss, and the near-optimal range of
+N, D (`calibrated_plan_intervals`).
 """
 
 from __future__ import annotations
@@ -134,9 +136,8 @@ class SupervisedPlan:
     level: Optional[float] = None
     n_boot: int = 0
     n_boot_at_bound: int = 0
-    #: the loss interval widened by the fit's backtest calibration (calibrate.py), with its level;
-    #: N and D keep the bootstrap interval: beyond the data in both N and D the extrapolation term
-    #: is the same for every split of C, so it widens the loss but does not move the optimum
+    #: with the fit's backtest calibration (calibrate.py): the planned run's calibrated loss interval
+    #: and, with bootstrap draws, the near-optimal range of N, D (see `calibrated_plan_intervals`)
     calibrated_interval: Optional[dict] = None
     #: how many times C lies outside the fitted data's compute range (1 = inside; None = unknown)
     extrapolation: Optional[float] = None
@@ -188,6 +189,11 @@ def plan_supervised(fit, compute, *, flops: str = "6nd", preset: FlopPreset = BU
                                   flops=flops, preset=preset, n_bounds=n_bounds, d_min=d_min)
         boot = {k: (v.reshape(K, C.size) if isinstance(v, np.ndarray) else v) for k, v in boot.items()}
 
+    cal = None
+    if fit.calibration and law.kind != "frontier":
+        cal = calibrated_plan_intervals(fit, C, best, level, flops=flops, preset=preset, n_bounds=n_bounds,
+                                        d_min=d_min)
+
     plans = []
     for i, c in enumerate(C):
         msgs = []
@@ -217,9 +223,8 @@ def plan_supervised(fit, compute, *, flops: str = "6nd", preset: FlopPreset = BU
                 vals["tokens_per_param"] = vals["D"] / vals["N"]
                 plan.interval = {k: [float(x) for x in np.percentile(v, q)] for k, v in vals.items()}
                 plan.level = level
-        if fit.calibration:
-            plan.calibrated_interval = _calibrated_loss(fit, plan, level, None if boot is None or not
-                                                        boot["interior"][:, i].any() else boot["loss"][boot["interior"][:, i], i])
+        if cal is not None:
+            plan.calibrated_interval = _calibrated_entry(cal, i, plan, level, flops, preset)
         if crange is not None:
             factor = max(c / crange[1], crange[0] / c, 1.0)
             plan.extrapolation = float(factor)
@@ -233,18 +238,91 @@ def plan_supervised(fit, compute, *, flops: str = "6nd", preset: FlopPreset = BU
     return plans
 
 
-def _calibrated_loss(fit, plan: SupervisedPlan, level: float, loss_draws) -> dict:
-    """The planned loss's calibrated interval: the bootstrap spread of the planned loss widened in log
-    space, in quadrature, by the in-range scatter and the extrapolation term at (N*, D*)."""
-    from ..fit.calibrate import Calibration, _z
+#: what the calibrated N, D range means, carried into the JSON and printed with the table
+NEAR_OPTIMAL_MEANING = (
+    "near-optimal range: the sizes N (with D from the budget) whose predicted loss is within the law's "
+    "calibrated uncertainty at the plan (parameter noise + misspecification, not run-to-run scatter) of the "
+    "optimum's, joined with the bootstrap interval of N*; the forecast cannot tell these choices apart")
+
+
+def calibrated_plan_intervals(fit, C, best: dict, level: float, *, flops: str, preset: FlopPreset,
+                              n_bounds, d_min: float) -> dict:
+    """Calibrated intervals of the plans at budgets C (B,) for a fit carrying a backtest calibration.
+
+    Loss: the calibrated prediction interval of a run at the planned (N*, D*), the same interval
+    `predict` gives there (`calibrate.calibrated_interval`: bootstrap band of the curve widened by
+    the run-to-run scatter and the extrapolation term).
+
+    N and D (only with bootstrap draws, which measure the curve's parameter noise). The backtests
+    calibrate the error of predicted *losses*; they say nothing directly about where the optimum
+    lies. What that error does imply for a user choosing a size: along the budget constraint the
+    loss is flat near the optimum, so every allocation whose predicted loss exceeds the optimum's by
+    less than the law's own calibrated uncertainty w at the plan is a choice the forecast cannot tell
+    apart from N*. The range reported is that contiguous set {N : ln L(N, D(N, C)) <= ln L* + w}
+    around N*, with w the upper log half-width of the calibrated interval at (N*, D*) without the
+    run-to-run scatter (seed noise hits every size alike and does not move the expected-loss
+    optimum; parameter noise and misspecification do). Because w grows with the extrapolation
+    distance of the plan, so does the range; inside the data it is set by the bootstrap alone. The
+    range is joined with the bootstrap interval of N* (per-draw optima) when the plan reports one.
+    Each side is found on a grid from N* outward and refined by bisection; a side that stays
+    within w up to the search bound ends there and is flagged in `N_at_bound`.
+
+    Returns {"loss_lo", "loss_hi", "distance", "w", "N_lo", "N_hi", "at_bound", "cal"} as arrays
+    over budgets (the N entries only with draws).
+    """
+    from dataclasses import replace
+
+    from ..fit.calibrate import Calibration, calibrated_interval
 
     cal = Calibration.from_dict(fit.calibration)
-    z, c = _z(level), np.log(plan.loss)
-    lo_b = hi_b = 0.0
-    if loss_draws is not None and len(loss_draws):
-        q = np.percentile(np.log(loss_draws), [50 * (1 - level), 50 * (1 + level)])
-        lo_b, hi_b = max(c - q[0], 0.0), max(q[1] - c, 0.0)
-    d = float(cal.distance(plan.N, plan.D))
-    extra = (z * cal.scatter) ** 2 + (z * cal.slope * d) ** 2
-    return {"loss": [float(np.exp(c - np.sqrt(lo_b ** 2 + extra))), float(np.exp(c + np.sqrt(hi_b ** 2 + extra)))],
-            "level": level, "extrapolation_distance": d, "calibrated": cal.calibrated, "note": cal.note}
+    view = fit.as_fit_result()
+    N0, D0 = np.asarray(best["N"], float), np.asarray(best["D"], float)
+    pred, lo, hi = calibrated_interval(view, cal, level, N0, D0)
+    out = {"loss_lo": np.atleast_1d(lo), "loss_hi": np.atleast_1d(hi),
+           "distance": np.atleast_1d(np.asarray(cal.distance(N0, D0), float)), "cal": cal}
+    if view.boot is None:
+        return out
+    _, _, hi_curve = calibrated_interval(view, replace(cal, scatter=0.0), level, N0, D0)
+    w = np.maximum(np.log(np.atleast_1d(hi_curve) / np.atleast_1d(pred)), 0.0)
+    # both sides of every budget at once: rows (budget, side), side 0 toward the smallest N
+    x0 = np.repeat(np.log(N0), 2)
+    bound = np.stack([np.full(C.shape, np.log(n_bounds[0])),
+                      np.log(np.minimum(n_bounds[1], max_params(C, d_min, flops, preset)))], axis=1).ravel()
+    Cs, top = np.repeat(C, 2), np.repeat(np.log(pred) + w, 2)
+
+    def excess(X):  # log loss along the budget constraint above the near-optimal level (<= 0: inside)
+        N = np.exp(X)
+        return log_loss(fit.law, fit.theta, N=N, D=Cs[:, None] / flops_per_token(N, flops, preset)) - top[:, None]
+
+    t = np.linspace(0.0, 1.0, 129)
+    X = x0[:, None] + t[None, :] * (bound - x0)[:, None]
+    outside = excess(X) > 0
+    outside[:, 0] = False  # N* itself is always inside
+    at_bound = ~outside.any(axis=1)
+    j = np.where(at_bound, t.size - 1, np.argmax(outside, axis=1))
+    rows = np.arange(X.shape[0])
+    a, b = X[rows, np.maximum(j - 1, 0)], X[rows, j]  # a inside, b outside (or the bound)
+    for _ in range(40):
+        m = 0.5 * (a + b)
+        ins = excess(m[:, None])[:, 0] <= 0
+        a, b = np.where(ins, m, a), np.where(ins, b, m)
+    edge = np.where(at_bound, bound, a).reshape(C.size, 2)
+    out.update(w=w, N_lo=np.exp(edge[:, 0]), N_hi=np.exp(edge[:, 1]), at_bound=at_bound.reshape(C.size, 2))
+    return out
+
+
+def _calibrated_entry(cal: dict, i: int, plan: SupervisedPlan, level: float, flops: str, preset: FlopPreset) -> dict:
+    """The plan's `calibrated_interval` document at budget index i from `calibrated_plan_intervals`."""
+    c = cal["cal"]
+    doc = {"loss": [float(cal["loss_lo"][i]), float(cal["loss_hi"][i])], "level": level,
+           "extrapolation_distance": float(cal["distance"][i]), "calibrated": bool(c.calibrated), "note": c.note}
+    if "N_lo" not in cal or not plan.interior:
+        return doc
+    n_lo, n_hi = float(cal["N_lo"][i]), float(cal["N_hi"][i])
+    if plan.interval:  # never narrower than the parameter-noise interval of N* alone
+        n_lo, n_hi = min(n_lo, plan.interval["N"][0]), max(n_hi, plan.interval["N"][1])
+    d_hi, d_lo = (float(plan.compute / flops_per_token(n, flops, preset)) for n in (n_lo, n_hi))
+    doc.update(N=[n_lo, n_hi], D=[d_lo, d_hi], tokens_per_param=[d_lo / n_hi, d_hi / n_lo],
+               near_optimal_log_loss=float(cal["w"][i]), N_at_bound=[bool(x) for x in cal["at_bound"][i]],
+               meaning=NEAR_OPTIMAL_MEANING)
+    return doc
