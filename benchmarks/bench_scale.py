@@ -4,16 +4,19 @@ Every measurement is a separate Python process (`subprocess`), timed by wall clo
 own peak resident memory (ru_maxrss of that child, from `os.wait4`).
 
 Rows: synthetic Chinchilla data (Epoch's fitted parameters, Besiroglu et al. 2024, with 1%
-log-normal noise) at 1e3, 1e4, 1e5 rows (1e6 with --big). Each size is fitted by
+log-normal noise) at every power of ten from 1e3 to --max-rows (default 1e5; 1e6 is the optional
+point). Each size is fitted by
   - ours:  `scalelaw fit data.csv --law chinchilla --json`
   - scipy: L-BFGS-B from the best point of the law's grid (numpy objective + analytic gradient),
-           the usual least-squares peer; its objective is printed next to ours.
-First fit: `scalelaw fit data/chinchilla_epoch.csv --law chinchilla` with the persistent compile
-cache warm and cold (an empty XDG_CACHE_HOME), against the import floor
-`python -c "import jax.numpy as jnp; jnp.zeros(1)"`, measured in the same run so the ratio is
-meaningful on a shared machine.
+           the usual least-squares peer; its objective is printed next to ours. Its grid pass
+           alone is 4,500 full-data objectives, so above --scipy-max-rows (default 1e5: ~3 min
+           there, ~30 min at 1e6) it is not run.
+First fit: `scalelaw fit data/chinchilla_epoch.csv --law chinchilla` with the persistent cache
+warm and cold (an empty XDG_CACHE_HOME), and the same fit through the Python API (`fit_law`)
+warm, against the import floor `python -c "import jax.numpy as jnp; jnp.zeros(1)"`, interleaved
+in the same run so the ratio and the overhead above the floor are meaningful on a shared machine.
 
-    nice -n 10 python benchmarks/bench_scale.py [--rows 1000,10000,100000] [--big] [--repeat 3]
+    nice -n 10 python benchmarks/bench_scale.py [--max-rows 1e6] [--rows 1000,10000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -100,53 +103,67 @@ def fmt_mb(x):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", default="1000,10000,100000")
-    ap.add_argument("--big", action="store_true", help="also 1e6 rows")
+    ap.add_argument("--max-rows", type=float, default=1e5, help="largest size (powers of ten from 1e3)")
+    ap.add_argument("--rows", default=None, help="explicit comma-separated sizes instead of --max-rows")
+    ap.add_argument("--big", action="store_true", help="same as --max-rows 1e6")
+    ap.add_argument("--scipy-max-rows", type=float, default=1e5, help="largest size the scipy baseline runs at")
     ap.add_argument("--repeat", type=int, default=3, help="repeats of each first-fit measurement (best kept)")
     ap.add_argument("--skip-rows", action="store_true", help="first-fit overhead only")
     ap.add_argument("--skip-first", action="store_true", help="rows only")
     args = ap.parse_args()
-    sizes = [int(float(s)) for s in args.rows.split(",")] + ([1_000_000] if args.big else [])
+    top = 1e6 if args.big else args.max_rows
+    sizes = ([int(float(s)) for s in args.rows.split(",")] if args.rows else
+             [10**k for k in range(3, 10) if 10**k <= top * (1 + 1e-9)])
     env = dict(os.environ)
 
     if not args.skip_first:
         first_fit(args.repeat, env)
     if args.skip_rows:
         return
-    rows_table(sizes, env)
+    rows_table(sizes, env, int(args.scipy_max_rows))
 
 
 def first_fit(repeat: int, env: dict) -> None:
     floor = [sys.executable, "-c", "import jax.numpy as jnp; jnp.zeros(1)"]
     epoch = [sys.executable, "-m", "scalelaw.cli", "fit", str(EPOCH), "--law", "chinchilla"]
-    run(epoch, env)  # make the cache warm
-    rows = {"floor": [], "warm": [], "cold": []}
-    for _ in range(repeat):  # interleaved so all three see the same load
-        rows["floor"].append(run(floor, env)["wall"])
-        rows["warm"].append(run(epoch, env)["wall"])
-        with tempfile.TemporaryDirectory() as cache:
-            r = run(epoch, dict(env, XDG_CACHE_HOME=cache))
-            rows["cold"].append(r["wall"])
+    api = [sys.executable, "-c", "from scalelaw.runs import load_runs; from scalelaw.fit import fit_law; "
+           f"fit_law('chinchilla', load_runs({str(EPOCH)!r}))"]
+    with tempfile.TemporaryDirectory() as home:  # a cache of this run's own, made warm here
+        env = dict(env, XDG_CACHE_HOME=home)
+        run(epoch, env), run(api, env)
+        rows = {"floor": [], "warm": [], "cold": [], "api warm": []}
+        for _ in range(repeat):  # interleaved so all of them see the same load
+            rows["floor"].append(run(floor, env)["wall"])
+            rows["warm"].append(run(epoch, env)["wall"])
+            rows["api warm"].append(run(api, env)["wall"])
+            with tempfile.TemporaryDirectory() as cache:
+                rows["cold"].append(run(epoch, dict(env, XDG_CACHE_HOME=cache))["wall"])
     fl = min(rows["floor"])
-    print("first fit on Epoch's 240 points (whole process, best of %d)" % repeat)
-    print(f"  import floor  {fl:6.2f} s")
-    for k in ("warm", "cold"):
+    print("first fit on Epoch's points (whole process, best of %d; every run: %s)" % (
+        repeat, ", ".join(f"{k} " + "/".join(f"{t:.2f}" for t in v) for k, v in rows.items())))
+    print(f"  import floor      {fl:6.2f} s")
+    for k, label in (("warm", "CLI, warm cache"), ("cold", "CLI, cold cache"), ("api warm", "fit_law, warm")):
         t = min(rows[k])
-        print(f"  scalelaw {k:4s} {t:6.2f} s   floor + {t - fl:5.2f} s   ({t / fl:.2f}x floor)")
+        print(f"  {label:16s} {t:6.2f} s   floor + {t - fl:5.2f} s   ({t / fl:.2f}x floor)")
 
 
-def rows_table(sizes: list[int], env: dict) -> None:
+def rows_table(sizes: list[int], env: dict, scipy_max: int) -> None:
     print("\nrows     ours: wall s  peak MB  objective        scipy L-BFGS-B: wall s  peak MB  objective")
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             csv = Path(tmp) / f"chin_{n}.csv"
             synth(n, csv)
-            sp = run([sys.executable, "-c", SCIPY_FIT, str(csv)], env)
             ours = run(scalelaw_cmd(csv), env)
-            fo, fs = objective_of(ours), objective_of(sp)
+            fo = objective_of(ours)
             tail = "" if ours["rc"] == 0 else f"   exit {ours['rc']}: {ours['err']}"
+            if n <= scipy_max:
+                sp = run([sys.executable, "-c", SCIPY_FIT, str(csv)], env)
+                fs = objective_of(sp)
+                base = f"{sp['wall']:20.2f}  {fmt_mb(sp['rss_mb'])}  {fs if fs is None else f'{fs:.8e}'}"
+            else:
+                base = f"{'not run (> --scipy-max-rows)':>46s}"
             print(f"{n:>8d}  {ours['wall']:10.2f}  {fmt_mb(ours['rss_mb'])}  {fo if fo is None else f'{fo:.8e}'}"
-                  f"   {sp['wall']:20.2f}  {fmt_mb(sp['rss_mb'])}  {fs if fs is None else f'{fs:.8e}'}{tail}", flush=True)
+                  f"   {base}{tail}", flush=True)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ def x64() -> None:
 
 
 _CACHE_SET = False
+#: where this process keeps compiled kernels and exported traces (None: no persistent cache)
+_CACHE_ROOT = None
 
 
 def enable_compile_cache() -> None:
@@ -27,7 +29,7 @@ def enable_compile_cache() -> None:
     import os
     from pathlib import Path
 
-    global _CACHE_SET
+    global _CACHE_SET, _CACHE_ROOT
     if _CACHE_SET or os.environ.get("SCALELAW_NO_JAX_CACHE"):
         return
     _CACHE_SET = True
@@ -38,3 +40,74 @@ def enable_compile_cache() -> None:
         return
     jax.config.update("jax_compilation_cache_dir", str(root))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    _CACHE_ROOT = root
+
+
+#: exported traces loaded (or made) in this process: key -> jitted call
+_EXPORTED: dict = {}
+
+
+def source_digest(*files) -> str:
+    """SHA-256 over the bytes of source files: names the code a traced function runs."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in files:
+        h.update(open(f, "rb").read())
+    return h.hexdigest()
+
+
+def exported_call(fn, args: tuple, *, code: str):
+    """`jax.jit(fn)(*args)`, traced once per code version and argument shapes across processes.
+
+    The persistent cache stores compiled kernels, but every process still traces and lowers the
+    function to find the cache key, and for the solver that costs more than solving a few
+    hundred rows. So the lowered function itself is kept too (`jax.export`, a versioned,
+    serialisable form of the trace), in the cache directory under a key made of `code` (which
+    must name everything `fn` executes, e.g. a `source_digest` of its modules), the JAX version,
+    the backend and the arguments' pytree, shapes and dtypes. A later process deserialises it
+    and goes straight to the compiled kernel. Without the persistent cache (opted out,
+    unwritable home) this is plain jit. The first process and later ones run the same exported
+    module, so their results agree bit for bit.
+    """
+    import hashlib
+
+    leaves, tree = jax.tree_util.tree_flatten(args)
+    sig = [(tuple(x.shape), str(x.dtype)) for x in leaves]
+    key = hashlib.sha256(repr((code, jax.__version__, jax.default_backend(), jax.config.jax_enable_x64, str(tree),
+                               sig)).encode()).hexdigest()[:32]
+    call = _EXPORTED.get(key)
+    if call is None:
+        call = _EXPORTED[key] = _load_or_export(fn, args, key)
+    return call(*args)
+
+
+def _can_serialize() -> bool:
+    """jax.export writes its files with `flatbuffers`; without it, traces are not kept."""
+    import importlib.util
+
+    return importlib.util.find_spec("flatbuffers") is not None
+
+
+def _load_or_export(fn, args, key: str):
+    import os
+
+    from jax import export
+
+    if _CACHE_ROOT is None or not _can_serialize():
+        return jax.jit(fn)
+    path = _CACHE_ROOT / "exported" / f"{key}.bin"
+    try:
+        return jax.jit(export.deserialize(bytearray(path.read_bytes())).call)
+    except Exception:  # absent, or written by another version: trace afresh below
+        pass
+    shapes = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), args)
+    exp = export.export(jax.jit(fn))(*shapes)
+    try:
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_bytes(exp.serialize())
+        os.replace(tmp, path)  # atomic: concurrent fits never read half a file
+    except OSError:
+        pass
+    return jax.jit(exp.call)

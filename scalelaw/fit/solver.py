@@ -141,15 +141,18 @@ def plan_chunks(n_rows: int, n_batch: int, P: int, *, per_batch_weights: bool, n
 
 
 def _chunked(logs: dict, log_y, chunk: int, n_chunks: int):
-    """Point data padded to n_chunks x chunk (edge rows, weight 0) and reshaped (n_chunks, chunk)."""
+    """Point data padded to n_chunks x chunk (edge rows, weight 0) and reshaped (n_chunks, chunk).
+
+    numpy arrays: the jitted solver takes them as they are (a jnp conversion here would compile
+    small kernels of its own in every new process)."""
     n = int(np.shape(log_y)[0])
     pad = n_chunks * chunk - n
 
     def shape(v):
         v = np.asarray(v, dtype=np.float64)
-        return jnp.asarray(np.pad(v, (0, pad), mode="edge").reshape(n_chunks, chunk))
+        return np.pad(v, (0, pad), mode="edge").reshape(n_chunks, chunk)
 
-    mask = jnp.asarray(np.pad(np.ones(n), (0, pad)).reshape(n_chunks, chunk))
+    mask = np.pad(np.ones(n), (0, pad)).reshape(n_chunks, chunk)
     return {k: shape(v) for k, v in logs.items()}, shape(log_y), mask
 
 
@@ -157,7 +160,7 @@ def _weights_chunked(w, chunk: int, n_chunks: int):
     """(S, n) weights padded with zeros and reshaped (S, n_chunks, chunk)."""
     w = np.asarray(w, dtype=np.float64)
     pad = n_chunks * chunk - w.shape[-1]
-    return jnp.asarray(np.pad(w, ((0, 0), (0, pad))).reshape(w.shape[0], n_chunks, chunk))
+    return np.pad(w, ((0, 0), (0, pad))).reshape(w.shape[0], n_chunks, chunk)
 
 
 def _sum_chunks(fn, logs, log_y, mask, w):
@@ -178,9 +181,32 @@ def _sum_chunks(fn, logs, log_y, mask, w):
 
 
 def _compiled(law: Law, kind: str):
-    key = (law.name, id(law.log_predict), kind)
+    """The jitted batch solver of one law and objective kind (traced in this process)."""
+    return _jit("solve", _solve_batch, law, kind)
+
+
+_DIGEST: list = []
+
+
+def _call(tag: str, fn, law: Law, kind: str, args: tuple):
+    """fn(law, kind, *args), jitted. For a registered law it goes through the exported-trace cache
+    (`_jax.exported_call`), so a new process skips tracing the solver; a law built at run time
+    (code we cannot digest) is traced as usual."""
+    from ..laws import code_digest, is_registered
+
+    if is_registered(law):
+        from .._jax import exported_call, source_digest
+
+        if not _DIGEST:
+            _DIGEST.append(source_digest(__file__))
+        return exported_call(partial(fn, law, kind), args, code=f"{tag}:{law.name}:{kind}:{_DIGEST[0]}:{code_digest()}")
+    return _jit(tag, fn, law, kind)(*args)
+
+
+def _jit(tag: str, fn, law: Law, kind: str):
+    key = (tag, law.name, id(law.log_predict), kind)
     if key not in _CACHE:
-        _CACHE[key] = jax.jit(partial(_solve_batch, law, kind))
+        _CACHE[key] = jax.jit(partial(fn, law, kind))
     return _CACHE[key]
 
 
@@ -297,7 +323,7 @@ def solve_multistart(
     per_start = weights is not None and np.ndim(weights) == 2
     chunk, n_chunks = plan_chunks(n, S, law.n_params, per_batch_weights=per_start, n_inputs=len(logs),
                                   what=f"fit of {law.name!r}")
-    starts = jnp.asarray(np.atleast_2d(np.asarray(starts, dtype=np.float64)))
+    starts = np.atleast_2d(np.asarray(starts, dtype=np.float64))
     jlogs, ly, mask = _chunked(logs, log_y, chunk, n_chunks)
     if weights is None:
         w = None
@@ -306,12 +332,12 @@ def solve_multistart(
     else:  # one weighting for all starts: it replaces the padding mask
         w = None
         mask = _weights_chunked(np.asarray(weights, dtype=np.float64)[None], chunk, n_chunks)[0]
-    lower = jnp.asarray(law.lower if lower is None else lower, dtype=jnp.float64)
-    upper = jnp.asarray(law.upper if upper is None else upper, dtype=jnp.float64)
-    starts = jnp.clip(starts, lower, upper)
-    theta, fval, counts, done = _compiled(law, kind)(
-        starts, w, jlogs, ly, mask, float(delta), float(penalty), lower, upper, float(ftol), int(max_iter)
-    )
+    lower = np.asarray(law.lower if lower is None else lower, dtype=np.float64)
+    upper = np.asarray(law.upper if upper is None else upper, dtype=np.float64)
+    starts = np.clip(starts, lower, upper)
+    f64 = np.float64  # scalars as 0-d arrays of fixed dtype: one trace whatever their values
+    theta, fval, counts, done = _call("solve", _solve_batch, law, kind, (
+        starts, w, jlogs, ly, mask, f64(delta), f64(penalty), lower, upper, f64(ftol), np.int64(max_iter)))
     status = np.where(np.asarray(done), CONVERGED, MAX_ITER)
     return MultiStartResult(np.asarray(theta), np.asarray(fval), np.asarray(counts), status)
 
@@ -339,22 +365,19 @@ def grid_objectives(law: Law, logs: dict, log_y, grid, *, delta: float, chunk: i
     jlogs, ly, mask = _chunked(logs, log_y, pts, n_chunks)
     if weights is not None:  # one weighting of the points: it replaces the padding mask
         mask = _weights_chunked(np.asarray(weights, dtype=np.float64)[None], pts, n_chunks)[0]
-    fn = _grid_fn(law, kind)
     out = []
+    d, pen = np.float64(delta), np.float64(penalty)
     for i in range(0, len(grid), chunk):
         block = grid[i : i + chunk]
         if len(block) < chunk:  # one compiled shape: pad the last block with its last row
             block = np.concatenate([block, np.repeat(block[-1:], chunk - len(block), axis=0)])
-        out.append(np.asarray(fn(jnp.asarray(block), jlogs, ly, mask, float(delta), float(penalty)))[: len(grid) - i])
+        val = _call("grid", _grid_values, law, kind, (block, jlogs, ly, mask, d, pen))
+        out.append(np.asarray(val)[: len(grid) - i])
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def _grid_fn(law: Law, kind: str):
-    key = ("grid", law.name, id(law.log_predict), kind)
-    if key not in _CACHE:
-        def fn(thetas, logs, log_y, mask, delta, penalty):
-            f = lambda lg, ly, w: jax.vmap(lambda t: objective(law, t, lg, ly, w, delta, penalty, kind))(thetas)  # noqa: E731
-            val = _sum_chunks(f, logs, log_y, mask, None)
-            return jnp.where(jnp.isfinite(val), val, jnp.inf)
-        _CACHE[key] = jax.jit(fn)
-    return _CACHE[key]
+def _grid_values(law: Law, kind: str, thetas, logs, log_y, mask, delta, penalty):
+    """Objective of every row of thetas (G, P), summed over point chunks."""
+    f = lambda lg, ly, w: jax.vmap(lambda t: objective(law, t, lg, ly, w, delta, penalty, kind))(thetas)  # noqa: E731
+    val = _sum_chunks(f, logs, log_y, mask, None)
+    return jnp.where(jnp.isfinite(val), val, jnp.inf)

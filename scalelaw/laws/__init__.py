@@ -30,4 +30,25 @@ def law_names() -> list[str]:
     return sorted(REGISTRY)
 
 
-__all__ = ["Law", "REGISTRY", "get_law", "law_names"]
+def is_registered(law: Law) -> bool:
+    """True for a law of the registry (its code is one of this package's modules), False for a Law
+    built at run time."""
+    return law.name in REGISTRY and get_law(law.name) is law
+
+
+_DIGEST: list = []
+
+
+def code_digest() -> str:
+    """Digest of every law module's source: part of the key under which traces of the registered
+    laws are kept between processes (`scalelaw._jax.exported_call`)."""
+    if not _DIGEST:
+        from pathlib import Path
+
+        from .._jax import source_digest
+
+        _DIGEST.append(source_digest(*sorted(Path(__file__).resolve().parent.glob("*.py"))))
+    return _DIGEST[0]
+
+
+__all__ = ["Law", "REGISTRY", "code_digest", "get_law", "is_registered", "law_names"]

@@ -25,8 +25,19 @@ def _compiled(law, per_element_theta: bool):
     if entry is None:
         import jax
 
-        fn = jax.jit(jax.vmap(law.log_predict, in_axes=(0 if per_element_theta else None, 0)))
-        entry = _COMPILED[key] = (law, fn)  # holding the law keeps its id unique
+        from . import code_digest, is_registered
+
+        fn = jax.vmap(law.log_predict, in_axes=(0 if per_element_theta else None, 0))
+        if is_registered(law):  # traced once across processes (see `_jax.exported_call`)
+            from functools import partial
+
+            from .._jax import exported_call
+
+            code = f"log_loss:{law.name}:{per_element_theta}:{code_digest()}"
+            call = partial(lambda f, c, *args: exported_call(f, args, code=c), fn, code)
+        else:
+            call = jax.jit(fn)
+        entry = _COMPILED[key] = (law, call)  # holding the law keeps its id unique
     return entry[1]
 
 
