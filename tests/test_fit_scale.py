@@ -101,3 +101,86 @@ def test_absurd_problem_is_refused_before_allocating():
     with pytest.raises(UserError, match="memory"):
         solve_multistart(law, logs, np.broadcast_to(1.0, (n,)), starts, delta=1e-3,
                          weights=np.broadcast_to(1.0, (S, n)))
+
+
+# ---------------------------------------------------------------- the fixed cost of a first fit
+
+
+def test_logsumexp_matches_scipy_and_its_gradient_is_the_softmax():
+    import jax
+    import jax.numpy as jnp
+    from scipy.special import logsumexp as scipy_lse, softmax
+
+    from scalelaw._jax import x64
+    from scalelaw.laws.base import logsumexp
+
+    x64()
+    rng = np.random.default_rng(7)
+    terms = rng.normal(0, 300, (3, 2000))  # far beyond exp's range: the shift must do its job
+    terms[2, :10] = -np.inf  # a term that vanishes
+    ours = np.asarray(logsumexp(*(jnp.asarray(t) for t in terms)))
+    np.testing.assert_allclose(ours, scipy_lse(terms, axis=0), rtol=1e-14, atol=0)
+    j = 5
+    grad = jax.grad(lambda t: logsumexp(t[0], t[1], t[2]))(jnp.asarray(terms[:, j] / 100))
+    np.testing.assert_allclose(np.asarray(grad), softmax(terms[:, j] / 100), rtol=1e-13)
+
+
+def test_exported_trace_is_reused_and_a_corrupt_one_is_replaced(tmp_path, monkeypatch):
+    import jax.numpy as jnp
+    from jax import export
+
+    from scalelaw import _jax
+
+    pytest.importorskip("flatbuffers")
+    monkeypatch.setattr(_jax, "_CACHE_ROOT", tmp_path)
+    monkeypatch.setattr(_jax, "_EXPORTED", {})
+    x, y = np.linspace(0, 3, 7), np.float64(2.5)
+
+    def fn(a, b):
+        return jnp.sin(a) * b + 1.0
+
+    want = np.sin(x) * 2.5 + 1.0
+    np.testing.assert_allclose(_jax.exported_call(fn, (x, y), code="t1"), want, rtol=1e-15)
+    files = list((tmp_path / "exported").glob("*.bin"))
+    assert len(files) == 1
+    # a new process (empty memo) loads the file and never traces fn again
+    monkeypatch.setattr(_jax, "_EXPORTED", {})
+    monkeypatch.setattr(export, "export", lambda *a, **k: (_ for _ in ()).throw(AssertionError("re-traced")))
+    np.testing.assert_allclose(_jax.exported_call(fn, (x, y), code="t1"), want, rtol=1e-15)
+    monkeypatch.undo()
+    # other code or other shapes are other keys; a corrupt file is traced afresh and replaced
+    monkeypatch.setattr(_jax, "_CACHE_ROOT", tmp_path)
+    monkeypatch.setattr(_jax, "_EXPORTED", {})
+    files[0].write_bytes(b"not an export")
+    np.testing.assert_allclose(_jax.exported_call(fn, (x, y), code="t1"), want, rtol=1e-15)
+    assert files[0].read_bytes() != b"not an export"
+    _jax.exported_call(fn, (x, y), code="t2"), _jax.exported_call(fn, (x[:3], y), code="t1")
+    assert len(list((tmp_path / "exported").glob("*.bin"))) == 3
+
+
+def _api_fit(cache: Path, extra_env=None):
+    code = ("from scalelaw.runs import load_runs; from scalelaw.fit import fit_law; "
+            f"print(repr(fit_law('chinchilla', load_runs({str(ROOT / 'data' / 'chinchilla_epoch.csv')!r})).objective))")
+    env = {k: v for k, v in os.environ.items() if k != "SCALELAW_NO_JAX_CACHE"}
+    env.update(XDG_CACHE_HOME=str(cache), JAX_LOG_COMPILES="1", **(extra_env or {}))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return p.stdout.strip(), p.stderr
+
+
+@pytest.mark.slow
+def test_python_api_keeps_kernels_and_traces_in_the_persistent_cache(tmp_path):
+    """fit_law (no CLI) fills the persistent cache; a second process reuses it without tracing the
+    solver and gets the same optimum bit for bit; SCALELAW_NO_JAX_CACHE=1 writes nothing."""
+    pytest.importorskip("flatbuffers")
+    cache = tmp_path / "cache"
+    first, log1 = _api_fit(cache)
+    root = cache / "scalelaw" / "jax"
+    assert list((root / "exported").glob("*.bin")) and [f for f in root.iterdir() if f.name.startswith("jit_")]
+    assert "tracing _solve_batch" in log1
+    second, log2 = _api_fit(cache)
+    assert second == first
+    assert "tracing _solve_batch" not in log2 and "Persistent compilation cache hit" in log2
+    off = tmp_path / "off"
+    third, _ = _api_fit(off, {"SCALELAW_NO_JAX_CACHE": "1"})
+    assert third == first and not off.exists()
