@@ -182,14 +182,19 @@ def render(rows, n_starts, seconds) -> str:
     out += ["", "How the intervals are made (`scalelaw/fit/calibrate.py`): on the training runs alone, each law is "
             "backtested over up to 3 rolling origins (hold out the largest size, or size group when there are more than "
             "10 sizes, then the two largest, then three); a held-out run at extrapolation distance d = max(0, ln N/N_max) "
-            "+ max(0, ln D/D_max) gets log error ~ Normal(0, s^2 + b^2 + (k d)^2) (b only where d > 0), s the fit's "
-            "in-range scatter, b the offset a new model size carries, k the growth per e-fold; b and k are fitted by "
-            "maximum likelihood to the backtest errors. The 90% interval is the bootstrap interval of the fitted curve "
-            "widened in log space, in quadrature, by 1.645 s and 1.645 sqrt(b^2 + (k d)^2). With fewer than 3 backtest "
-            "origins k is raised to at least 0.03 per e-fold. The recommendation keeps plain Chinchilla (Huber-log) "
-            "unless there are at least 3 backtest origins and another candidate (Chinchilla with over-estimate penalty "
-            "2, chinchilla-gamma, Farseer piecewise) has a backtest error (mean over origins of mean |log error|) below "
-            "0.8 times Chinchilla's; a candidate that fails at any origin is not eligible."]
+            "+ max(0, ln D/D_max) gets log error ~ Normal(0, s^2 + p^2 + b^2 + (k d)^2) (b only where d > 0): s the fit's "
+            "in-range scatter, p its parameter noise (bootstrap), b the offset a new model size carries, k the growth per "
+            "e-fold. b and k are fitted by maximum likelihood to the backtest errors with each backtest fit's own s and p "
+            "(a bootstrap of that origin's fit) in the variance, so parameter noise is not counted twice. The 90% interval "
+            "is the bootstrap interval of the fitted curve widened in log space, in quadrature, by 1.645 s and by "
+            "q sqrt((b g)^2 + (k d)^2): q the Student-t quantile with one degree of freedom per backtest origin (b and k "
+            "come from that few effective samples; 2.35 for 3 origins), g = max(1, (d + c) / (r + c)) growth beyond the "
+            "farthest backtested distance r, in proportion to the distance from the fit's pivot c = ln N_max - mean ln N "
+            "of the training runs. With fewer than 3 backtest origins k is raised to at least 0.03 per e-fold. The "
+            "recommendation keeps plain Chinchilla (Huber-log) unless there are at least 3 backtest origins and another "
+            "candidate (Chinchilla with over-estimate penalty 2, chinchilla-gamma, Farseer piecewise) has a backtest error "
+            "(mean over origins of mean |log error|) below 0.8 times Chinchilla's and lower at the origins consistently "
+            "(one-sided paired t-test over the origins at 5%); a candidate that fails at any origin is not eligible."]
     out += ["", "## What was recommended, and why", ""]
     out += [f"- {r['label']}: **{r['by']['recommended'].law} ({r['by']['recommended'].method})** — "
             f"{r['by']['recommended'].why}" for r in rows]

@@ -7,6 +7,11 @@ lies; then hold out the two largest, and so on. The errors and distances are wha
 `calibrate.fit_calibration` turns into an interval that widens with extrapolation distance,
 and what `calibrate.recommend` compares candidate fits by (the classical rolling-origin
 evaluation of forecasting, e.g. Tashman 2000, applied along model size instead of time).
+
+A held-out error mixes three things: the runs' own scatter, the parameter noise of the
+backtest's fit (fewer runs, so larger than the full fit's), and the law's misspecification.
+`parameter_noise` measures the second by a bootstrap of each origin's fit, so that calibration
+can attribute to misspecification only what the other two do not explain.
 """
 
 from __future__ import annotations
@@ -87,6 +92,16 @@ class Backtest:
     d_C: np.ndarray  # ln C / C_max-train (signed), C = 6ND
     scatter: np.ndarray  # scatter_sd of that origin's training residuals
     skipped: list = field(default_factory=list)  # (k, reason) of origins whose fit failed
+    #: log-prediction sd of that origin's fit from its own bootstrap (parameter noise); empty
+    #: until `parameter_noise` has run
+    param_sd: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: per origin, in the order of the arrays: (fit, its training rows, its held-out rows)
+    fits: list = field(default_factory=list, repr=False)
+
+    @property
+    def reach(self) -> float:
+        """The farthest extrapolation distance any backtest tested (0 with no origins)."""
+        return float(self.distance.max()) if self.distance.size else 0.0
 
     @property
     def n_origins(self) -> int:
@@ -124,8 +139,10 @@ def origins(df: pd.DataFrame, k_max: int, n_params: int) -> list[tuple[int, np.n
     return out
 
 
-def rolling_origin(runs, spec: FitSpec | str, k_max: int = 3, *, n_starts: int | None = None) -> Backtest:
-    """Backtest `spec` on `runs` over up to k_max rolling origins (see the module docstring)."""
+def rolling_origin(runs, spec: FitSpec | str, k_max: int = 3, *, n_starts: int | None = None,
+                   n_boot: int = 0) -> Backtest:
+    """Backtest `spec` on `runs` over up to k_max rolling origins (see the module docstring);
+    with n_boot >= 2 also the parameter noise of every origin's fit (`parameter_noise`)."""
     from .run import fit_supervised
     from .validate import _frame
 
@@ -135,7 +152,7 @@ def rolling_origin(runs, spec: FitSpec | str, k_max: int = 3, *, n_starts: int |
     if k_max < 1:
         raise UserError(f"--rollout must be >= 1, got {k_max}")
     parts = {k: [] for k in ("origin", "log_err", "distance", "d_N", "d_C", "scatter")}
-    skipped = []
+    skipped, fits = [], []
     for k, test in origins(df, k_max, law.n_params):
         train, held = df[~test], df[test]
         try:
@@ -157,9 +174,41 @@ def rolling_origin(runs, spec: FitSpec | str, k_max: int = 3, *, n_starts: int |
         parts["d_N"].append(np.log(held["N"].to_numpy(float) / Nm))
         parts["d_C"].append(np.log((held["N"] * held["D"]).to_numpy(float) / Cm))
         parts["scatter"].append(np.full(err.size, scatter_sd(log_residuals(fit, train))))
+        fits.append((fit, train, held))
     arrays = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in parts.items()}
     arrays["origin"] = arrays["origin"].astype(int)
-    return Backtest(spec=spec, skipped=skipped, **arrays)
+    bt = Backtest(spec=spec, skipped=skipped, fits=fits, **arrays)
+    return parameter_noise(bt, n_boot) if n_boot >= 2 else bt
+
+
+def bootstrappable(spec: FitSpec) -> bool:
+    """Whether fits of `spec` can be bootstrapped (the piecewise Farseer procedure cannot)."""
+    return not (spec.law == "farseer" and spec.method == "piecewise")
+
+
+def parameter_noise(bt: Backtest, n_boot: int, seed: int = 0) -> Backtest:
+    """`bt` with `param_sd` set: at every held-out run, the sd of the log prediction over an
+    n_boot bootstrap of that origin's fit, read from the central 90% of the draws (a few refits
+    that stop at the iteration limit must not dominate it). Zero where the spec cannot be
+    bootstrapped, so calibration then treats the parameter noise as part of the error."""
+    from dataclasses import replace
+
+    from scipy.stats import norm
+
+    from .core import bootstrap
+
+    if not bt.fits or not bootstrappable(bt.spec):
+        return replace(bt, param_sd=np.zeros(bt.log_err.size))
+    z90 = float(norm.ppf(0.95))
+    out = []
+    for fit, train, held in bt.fits:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            boot = bootstrap(fit, train, n_boot=n_boot, seed=seed)
+        logs = np.log(boot.predict_draws(**{k: held[k].to_numpy(float) for k in fit.law.inputs}))
+        lo, hi = np.nanpercentile(logs, [5, 95], axis=0)
+        out.append((hi - lo) / (2 * z90))
+    return replace(bt, param_sd=np.concatenate(out))
 
 
 def backtest_table(bt: Backtest) -> str:
