@@ -23,14 +23,14 @@ from .base import Law, product_grid
 SUP_PARAMS = ("a", "b", "e", "alpha", "beta", "gamma")
 
 
-def _log_power_sum(a, b, alpha, beta, logN, logD):
+def log_power_sum(a, b, alpha, beta, logN, logD):
     """log(A/N^alpha + B/D^beta) with A = e^a, B = e^b."""
     return jnp.logaddexp(a - alpha * logN, b - beta * logD)
 
 
 def sup_log_predict(theta, logs):
     a, b, e, alpha, beta, gamma = theta
-    return jnp.logaddexp(e, gamma * _log_power_sum(a, b, alpha, beta, logs["N"], logs["D"]))
+    return jnp.logaddexp(e, gamma * log_power_sum(a, b, alpha, beta, logs["N"], logs["D"]))
 
 
 def sup_grid() -> np.ndarray:
@@ -75,15 +75,41 @@ CHINCHILLA_GAMMA = Law(
 DISTILL_PARAMS = ("a", "b", "alpha", "beta", "gamma", "c0", "log_c1", "log_f1", "log_d1")
 
 
+def teacher_gap(log_f1, log_d1, logs):
+    """log (1 + (L_T / (Ltilde_S d1))^(1/f1)) = softplus((log L_T - log Ltilde_S - log d1) / f1)."""
+    return softplus((logs["L_T"] - logs["L_sup"] - log_d1) / jnp.exp(log_f1))
+
+
+def student_log_loss(log_lt, c0, log_c1, log_f1, gap, gamma, log_power):
+    """log L_S from log L_T, the teacher gap (`teacher_gap`) and log(A'/N^alpha' + B'/D^beta').
+
+    The law is assembled from these pieces so that the grid search can evaluate each one once per
+    distinct value of the parameters it depends on (`scalelaw.fit.distill.grid_objectives`).
+    """
+    c1, f1 = jnp.exp(log_c1), jnp.exp(log_f1)
+    second = -c0 * log_lt - c1 * f1 * gap + gamma * log_power
+    return jnp.logaddexp(log_lt, second)
+
+
 def distill_log_predict(theta, logs):
     """log L_S from logs of N (student params), D (distillation tokens), L_T and L_sup = Ltilde_S."""
     a, b, alpha, beta, gamma, c0, log_c1, log_f1, log_d1 = theta
-    c1, f1 = jnp.exp(log_c1), jnp.exp(log_f1)
-    log_lt = logs["L_T"]
-    # log (1 + (L_T / (Ltilde d1))^(1/f1)) = softplus((log L_T - log Ltilde - log d1) / f1)
-    gap = softplus((log_lt - logs["L_sup"] - log_d1) / f1)
-    second = -c0 * log_lt - c1 * f1 * gap + gamma * _log_power_sum(a, b, alpha, beta, logs["N"], logs["D"])
-    return jnp.logaddexp(log_lt, second)
+    return student_log_loss(logs["L_T"], c0, log_c1, log_f1, teacher_gap(log_f1, log_d1, logs), gamma,
+                            log_power_sum(a, b, alpha, beta, logs["N"], logs["D"]))
+
+
+#: axes of the distillation grid, in `product_grid` order (the last varies fastest)
+DISTILL_GRID_AXES = {
+    "a": np.arange(0.0, 11.0, 2.0),
+    "b": np.arange(4.0, 15.0, 2.0),
+    "alpha": np.array([0.1, 0.3, 0.5, 0.7, 0.9]),
+    "beta": np.array([0.2, 0.4, 0.6, 0.8, 1.0]),
+    "gamma": np.array([0.5, 1.0]),
+    "c0": np.array([0.0, 1.5, 3.0]),
+    "log_c1": np.log([1.0, 10.0, 100.0, 1000.0]),
+    "log_f1": np.log([0.03, 0.06, 0.1, 0.2, 0.5]),
+    "log_d1": np.log([1.0, 1.3]),
+}
 
 
 def distill_grid() -> np.ndarray:
@@ -93,17 +119,7 @@ def distill_grid() -> np.ndarray:
     distillation fit (scalelaw.fit.distill) evaluates the objective on all of it and runs the
     solver only from the best few hundred points.
     """
-    return product_grid(
-        a=np.arange(0.0, 11.0, 2.0),
-        b=np.arange(4.0, 15.0, 2.0),
-        alpha=np.array([0.1, 0.3, 0.5, 0.7, 0.9]),
-        beta=np.array([0.2, 0.4, 0.6, 0.8, 1.0]),
-        gamma=np.array([0.5, 1.0]),
-        c0=np.array([0.0, 1.5, 3.0]),
-        log_c1=np.log([1.0, 10.0, 100.0, 1000.0]),
-        log_f1=np.log([0.03, 0.06, 0.1, 0.2, 0.5]),
-        log_d1=np.log([1.0, 1.3]),
-    )
+    return product_grid(**DISTILL_GRID_AXES)
 
 
 def distill_natural(theta) -> dict:
