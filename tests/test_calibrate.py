@@ -51,7 +51,7 @@ def test_t_quantile_covers_a_new_offset_estimated_from_few_origins():
     """An offset sd estimated from n origins and used as known under-covers; the t quantile with n
     degrees of freedom is exact for normal offsets (e_new / sigma_hat ~ t_n)."""
     rng = np.random.default_rng(7)
-    n, trials, sigma = 3, 1500, 0.02
+    n, trials, sigma = 3, 800, 0.02
     hit_t = hit_z = 0
     for _ in range(trials):
         e = sigma * rng.standard_normal(n)  # one offset per origin, all at distance 1
@@ -61,7 +61,7 @@ def test_t_quantile_covers_a_new_offset_estimated_from_few_origins():
         new = sigma * rng.standard_normal()
         hit_t += abs(new) <= cal.quantile(0.9) * sd
         hit_z += abs(new) <= 1.6449 * sd
-    assert abs(hit_t / trials - 0.9) < 0.025, hit_t / trials
+    assert abs(hit_t / trials - 0.9) < 0.03, hit_t / trials
     assert hit_z / trials < 0.85  # the normal quantile with a plug-in sd under-covers
 
 
