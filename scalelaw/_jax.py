@@ -70,16 +70,49 @@ def exported_call(fn, args: tuple, *, code: str):
     unwritable home) this is plain jit. The first process and later ones run the same exported
     module, so their results agree bit for bit.
     """
+    key = _key(args, code)
+    call = _EXPORTED.get(key)
+    if call is None:
+        call = _EXPORTED[key] = _load_or_export(fn, args, key)
+    elif not callable(call):  # being prepared in the background (`prepare_call`): wait for it
+        call = _EXPORTED[key] = call.result()
+    return call(*args)
+
+
+def prepare_call(fn, args: tuple, *, code: str) -> None:
+    """Get `exported_call(fn, args, code=code)` ready in a background thread: load (or trace) and
+    compile it while this thread goes on, e.g. the fit's polish while its race runs. Tracing holds
+    the GIL, but compiling and loading kernels do not, so on a cold cache two compilations
+    overlap. Only the shapes and dtypes of `args` matter; a later exported_call with the same
+    signature waits for the result (and raises what the preparation raised)."""
+    key = _key(args, code)
+    if key in _EXPORTED:
+        return
+
+    def work():
+        return _load_or_export(fn, args, key).lower(*args).compile()
+
+    _EXPORTED[key] = _background().submit(work)
+
+
+_POOL: list = []
+
+
+def _background():
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="scalelaw-compile"))
+    return _POOL[0]
+
+
+def _key(args: tuple, code: str) -> str:
     import hashlib
 
     leaves, tree = jax.tree_util.tree_flatten(args)
     sig = [(tuple(x.shape), str(x.dtype)) for x in leaves]
-    key = hashlib.sha256(repr((code, jax.__version__, jax.default_backend(), jax.config.jax_enable_x64, str(tree),
-                               sig)).encode()).hexdigest()[:32]
-    call = _EXPORTED.get(key)
-    if call is None:
-        call = _EXPORTED[key] = _load_or_export(fn, args, key)
-    return call(*args)
+    return hashlib.sha256(repr((code, jax.__version__, jax.default_backend(), jax.config.jax_enable_x64, str(tree),
+                                sig)).encode()).hexdigest()[:32]
 
 
 def _can_serialize() -> bool:

@@ -27,7 +27,7 @@ from ..errors import ScalelawWarning, UserError
 from ..laws import get_law
 from ..laws.base import Law
 from ..runs import Runs, from_frame
-from .solver import CONVERGED, STATUS_NAMES, solve_multistart, grid_objectives
+from .solver import CONVERGED, STATUS_NAMES, grid_objectives, prepare_multistart, solve_multistart
 from .spec import WEIGHT_RULES, FitSpec
 
 #: relative objective tolerance for "this start reached the best value"
@@ -368,14 +368,22 @@ def fit_law(
     sub = race_subsample(n, seed)
     r_logs, r_y = {k: v[sub] for k, v in logs.items()}, log_y[sub]
     r_kw = dict(kw, weights=None if w is None else w[sub])
+    # the delta continuation smooths Huber's kinks; squared objectives are smooth already
+    deltas = continuation(delta) if spec.objective == "huber-log" else [delta]
     if starts is None:
+        # the race's solver compiles (or loads) in the background while the grid is searched; it
+        # will race every grid point or n_starts of them (a grid point with a non-finite
+        # objective is never a start, so the guess can only be too large, which costs a spare
+        # compilation and nothing else)
+        prepare_multistart(law, r_logs, r_y, min(n_starts, len(_start_grid(law, *box))), delta=deltas[0],
+                           max_iter=race_iter, **r_kw)
         starts, grid_size = choose_starts(law, r_logs, r_y, delta=delta, n_starts=n_starts, seed=seed, spec=spec,
                                           weights=r_kw["weights"], box=box)
     else:
         starts = np.clip(np.atleast_2d(np.asarray(starts, dtype=np.float64)), *box)
         grid_size = len(starts)
-    # the delta continuation smooths Huber's kinks; squared objectives are smooth already
-    deltas = continuation(delta) if spec.objective == "huber-log" else [delta]
+    # the polish's solver compiles (or loads) in the background while the race runs
+    prepare_multistart(law, logs, log_y, min(n_polish, len(starts)), delta=delta, max_iter=max_iter, **kw)
     survivors = starts
     for i, d in enumerate(deltas):
         # race all starts on the smooth problem, then carry the n_polish leaders down the deltas

@@ -175,6 +175,8 @@ def _sum_chunks(fn, logs, log_y, mask, w):
         return jax.tree_util.tree_map(jnp.add, acc, part), None
 
     first = jax.tree_util.tree_map(lambda a: a[0], xs)
+    if jax.tree_util.tree_leaves(xs)[0].shape[0] == 1:  # one chunk (small files): no loop to compile
+        return fn(*first)
     rest = jax.tree_util.tree_map(lambda a: a[1:], xs)
     acc, _ = jax.lax.scan(body, fn(*first), rest)
     return acc
@@ -192,15 +194,23 @@ def _call(tag: str, fn, law: Law, kind: str, args: tuple):
     """fn(law, kind, *args), jitted. For a registered law it goes through the exported-trace cache
     (`_jax.exported_call`), so a new process skips tracing the solver; a law built at run time
     (code we cannot digest) is traced as usual."""
-    from ..laws import code_digest, is_registered
+    from ..laws import is_registered
 
     if is_registered(law):
-        from .._jax import exported_call, source_digest
+        from .._jax import exported_call
 
-        if not _DIGEST:
-            _DIGEST.append(source_digest(__file__))
-        return exported_call(partial(fn, law, kind), args, code=f"{tag}:{law.name}:{kind}:{_DIGEST[0]}:{code_digest()}")
+        return exported_call(partial(fn, law, kind), args, code=_code(law, kind, tag))
     return _jit(tag, fn, law, kind)(*args)
+
+
+def _code(law: Law, kind: str, tag: str) -> str:
+    """What a trace of a registered law runs: which function, law and kind, and the code's digest."""
+    from .._jax import source_digest
+    from ..laws import code_digest
+
+    if not _DIGEST:
+        _DIGEST.append(source_digest(__file__))
+    return f"{tag}:{law.name}:{kind}:{_DIGEST[0]}:{code_digest()}"
 
 
 def _jit(tag: str, fn, law: Law, kind: str):
@@ -224,8 +234,13 @@ def _solve_batch(law, kind, theta0, weights, logs, log_y, mask, delta, penalty, 
 
     def fgh(theta, w):
         def part(lg, ly, wc):
-            val, g = jax.value_and_grad(f)(theta, lg, ly, wc)
-            return val, g, jax.hessian(f)(theta, lg, ly, wc)
+            # forward-over-reverse, as jax.hessian, with the value and gradient of the same pass
+            def grad_aux(t):
+                val, g = jax.value_and_grad(f)(t, lg, ly, wc)
+                return g, (val, g)
+
+            H, (val, g) = jax.jacfwd(grad_aux, has_aux=True)(theta)
+            return val, g, H
         val, g, H = _sum_chunks(part, logs, log_y, mask, w)
         return jnp.where(jnp.isfinite(val), val, jnp.inf), g, H
 
@@ -314,6 +329,32 @@ def solve_multistart(
     multiplies the loss of over-predicted points. Sums over points run in chunks sized by
     `plan_chunks`; a problem that cannot fit in memory is refused before anything is allocated.
     """
+    args = _solver_args(law, logs, log_y, starts, delta=delta, weights=weights, max_iter=max_iter, ftol=ftol,
+                        penalty=penalty, lower=lower, upper=upper)
+    theta, fval, counts, done = _call("solve", _solve_batch, law, kind, args)
+    status = np.where(np.asarray(done), CONVERGED, MAX_ITER)
+    return MultiStartResult(np.asarray(theta), np.asarray(fval), np.asarray(counts), status)
+
+
+def prepare_multistart(law: Law, logs: dict, log_y, n_starts: int, *, delta: float, weights=None,
+                       max_iter: int = 200, ftol: float = 1e-10, kind: str = "huber-log", penalty: float = 1.0,
+                       lower=None, upper=None) -> None:
+    """Start compiling (or loading) the solver that `solve_multistart` with `n_starts` starts and
+    these arguments will run, in the background (`_jax.prepare_call`); a no-op for a law built at
+    run time. Only shapes matter, so it can be called before the starts are known."""
+    from ..laws import is_registered
+
+    if not is_registered(law):
+        return
+    from .._jax import prepare_call
+
+    args = _solver_args(law, logs, log_y, np.zeros((n_starts, law.n_params)), delta=delta, weights=weights,
+                        max_iter=max_iter, ftol=ftol, penalty=penalty, lower=lower, upper=upper)
+    prepare_call(partial(_solve_batch, law, kind), args, code=_code(law, kind, "solve"))
+
+
+def _solver_args(law: Law, logs: dict, log_y, starts, *, delta, weights, max_iter, ftol, penalty, lower, upper):
+    """The arguments of `_solve_batch` after `law`: chunked, padded numpy arrays and 0-d scalars."""
     from .._jax import enable_compile_cache, x64
 
     x64()
@@ -336,10 +377,7 @@ def solve_multistart(
     upper = np.asarray(law.upper if upper is None else upper, dtype=np.float64)
     starts = np.clip(starts, lower, upper)
     f64 = np.float64  # scalars as 0-d arrays of fixed dtype: one trace whatever their values
-    theta, fval, counts, done = _call("solve", _solve_batch, law, kind, (
-        starts, w, jlogs, ly, mask, f64(delta), f64(penalty), lower, upper, f64(ftol), np.int64(max_iter)))
-    status = np.where(np.asarray(done), CONVERGED, MAX_ITER)
-    return MultiStartResult(np.asarray(theta), np.asarray(fval), np.asarray(counts), status)
+    return starts, w, jlogs, ly, mask, f64(delta), f64(penalty), lower, upper, f64(ftol), np.int64(max_iter)
 
 
 def grid_objectives(law: Law, logs: dict, log_y, grid, *, delta: float, chunk: int | None = None,
@@ -362,6 +400,8 @@ def grid_objectives(law: Law, logs: dict, log_y, grid, *, delta: float, chunk: i
         chunk = 1
         while chunk < 65536 and chunk < len(grid) and 2 * chunk * pts * per_pair <= WORK_BYTES:
             chunk *= 2
+        if chunk >= len(grid):  # one block: pad only to a multiple of MIN_CHUNK (4,500 -> 4,544, not 8,192)
+            chunk = max(-(-len(grid) // MIN_CHUNK) * MIN_CHUNK, 1)
     jlogs, ly, mask = _chunked(logs, log_y, pts, n_chunks)
     if weights is not None:  # one weighting of the points: it replaces the padding mask
         mask = _weights_chunked(np.asarray(weights, dtype=np.float64)[None], pts, n_chunks)[0]
