@@ -103,3 +103,78 @@ def test_two_stage_bootstrap_varies_the_supervised_stage():
     fit = fit_distill(data, where="role != 'student' or loss >= 2.3", n_boot=4, boot_supervised=True, seed=0)
     assert fit.boot.thetas.shape == (4, DISTILL.n_params) and np.all(np.isfinite(fit.boot.thetas))
     assert fit.boot.law is DISTILL and len(np.unique(fit.boot.thetas[:, 5])) == 4
+
+
+def _students(n: int | None = 60, seed: int = 3):
+    """Logs of n (None: all) synthetic students, Ltilde_S from the published supervised law."""
+    from scalelaw.fit.distill import split_roles, student_logs
+    from scalelaw.laws.busbridge import CHINCHILLA_GAMMA, PUBLISHED_SUPERVISED
+
+    df = synth_distill(seed=seed)
+    keep = df[df.role != "student"]
+    import pandas as pd
+
+    if n is not None:
+        df = pd.concat([keep, df[df.role == "student"].sample(n=n, random_state=seed)], ignore_index=True)
+    _, stu = split_roles(df)
+    l_sup = CHINCHILLA_GAMMA.predict_natural(PUBLISHED_SUPERVISED, N=stu.column("N"), D=stu.column("D"))
+    return student_logs(stu, l_sup)
+
+
+def test_factorised_grid_objective_matches_the_generic_evaluation():
+    """The product-form evaluation is the engine's objective on every grid point (oracle: the
+    generic per-point evaluation, on a random sample of grid points)."""
+    from scalelaw.fit.distill import grid_objectives
+    from scalelaw.fit.solver import grid_objectives as generic
+
+    logs, log_y = _students()
+    grid = DISTILL.grid()
+    f = grid_objectives(logs, log_y, delta=1e-4)
+    assert f.shape == (len(grid),)
+    idx = np.random.default_rng(0).choice(len(grid), size=3000, replace=False)
+    idx = np.concatenate([idx, np.argsort(f)[:50]])  # and the best points, which pick the starts
+    ref = generic(DISTILL, logs, log_y, grid[idx], delta=1e-4)
+    ok = np.isfinite(ref)
+    assert np.array_equal(ok, np.isfinite(f[idx]))
+    np.testing.assert_allclose(f[idx][ok], ref[ok], rtol=1e-12)
+
+
+def test_solve_rounds_reaches_what_one_batch_reaches():
+    """Rounds continue only the unfinished starts: same optima, statuses and total iterations as
+    one batch iterated until its slowest start stops (oracle: `solve_multistart` itself)."""
+    from scalelaw.fit import solve_multistart
+    from scalelaw.fit.distill import solve_rounds
+
+    logs, log_y = _students(None)
+    truth = DISTILL.from_natural(PUBLISHED_DISTILL)
+    starts = truth + np.random.default_rng(1).normal(0, 0.02, size=(6, DISTILL.n_params))
+    one = solve_multistart(DISTILL, logs, log_y, starts, delta=1e-3, max_iter=200)
+    rounds = solve_rounds(logs, log_y, starts, delta=1e-3, max_iter=200, first=3)
+    assert len(set(one.iterations)) > 1  # the starts stop at different iterations: rounds matter
+    np.testing.assert_array_equal(rounds.status, one.status)
+    np.testing.assert_allclose(rounds.objectives, one.objectives, rtol=1e-9)
+    np.testing.assert_array_equal(rounds.iterations, one.iterations)
+
+
+def test_bucket_sizes_bound_padding():
+    from scalelaw.fit.distill import _bucket
+
+    sizes = {_bucket(n) for n in range(1, 5000)}
+    for n in range(1, 5000):
+        b = _bucket(n)
+        assert n <= b and b - n <= b / 3  # at most a third of a batch is padding
+    assert all(b & (b - 1) == 0 or (b // 3) & (b // 3 - 1) == 0 and b % 3 == 0 for b in sizes)
+    assert len(sizes) <= 2 * 13
+
+
+def test_factorised_grid_chunks_points(monkeypatch):
+    """A file larger than one chunk of points gives the same objectives as one chunk."""
+    import scalelaw.fit.distill as distill
+
+    logs, log_y = _students(50)
+    whole = distill.grid_objectives(logs, log_y, delta=1e-4)
+    monkeypatch.setattr(distill, "GRID_ROWS", 16)  # 50 rows -> 4 chunks of 13, two padded rows
+    chunked = distill.grid_objectives(logs, log_y, delta=1e-4)
+    ok = np.isfinite(whole)
+    assert np.array_equal(ok, np.isfinite(chunked))
+    np.testing.assert_allclose(chunked[ok], whole[ok], rtol=1e-12)
