@@ -67,8 +67,9 @@ def exported_call(fn, args: tuple, *, code: str):
     must name everything `fn` executes, e.g. a `source_digest` of its modules), the JAX version,
     the backend and the arguments' pytree, shapes and dtypes. A later process deserialises it
     and goes straight to the compiled kernel. Without the persistent cache (opted out,
-    unwritable home) this is plain jit. The first process and later ones run the same exported
-    module, so their results agree bit for bit.
+    unwritable home), without the `flatbuffers` package that jax.export writes with, or for a
+    function jax.export cannot serialise, this is plain jit. The first process and later ones
+    run the same exported module, so their results agree bit for bit.
     """
     key = _key(args, code)
     call = _EXPORTED.get(key)
@@ -135,11 +136,15 @@ def _load_or_export(fn, args, key: str):
     except Exception:  # absent, or written by another version: trace afresh below
         pass
     shapes = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), args)
-    exp = export.export(jax.jit(fn))(*shapes)
+    try:
+        exp = export.export(jax.jit(fn))(*shapes)
+        blob = exp.serialize()
+    except Exception:  # something jax.export does not support (e.g. a kernel it will not serialise): no file
+        return jax.jit(fn)
     try:
         path.parent.mkdir(exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_bytes(exp.serialize())
+        tmp.write_bytes(blob)
         os.replace(tmp, path)  # atomic: concurrent fits never read half a file
     except OSError:
         pass
