@@ -132,6 +132,7 @@ def test_exported_trace_is_reused_and_a_corrupt_one_is_replaced(tmp_path, monkey
     from scalelaw import _jax
 
     pytest.importorskip("flatbuffers")
+    _jax.x64()
     monkeypatch.setattr(_jax, "_CACHE_ROOT", tmp_path)
     monkeypatch.setattr(_jax, "_EXPORTED", {})
     x, y = np.linspace(0, 3, 7), np.float64(2.5)
@@ -156,6 +157,24 @@ def test_exported_trace_is_reused_and_a_corrupt_one_is_replaced(tmp_path, monkey
     assert files[0].read_bytes() != b"not an export"
     _jax.exported_call(fn, (x, y), code="t2"), _jax.exported_call(fn, (x[:3], y), code="t1")
     assert len(list((tmp_path / "exported").glob("*.bin"))) == 3
+
+
+def test_without_flatbuffers_or_an_exportable_function_it_is_plain_jit(tmp_path, monkeypatch):
+    import jax.numpy as jnp
+    from jax import export
+
+    from scalelaw import _jax
+
+    _jax.x64()
+    monkeypatch.setattr(_jax, "_CACHE_ROOT", tmp_path)
+    monkeypatch.setattr(_jax, "_EXPORTED", {})
+    x = np.linspace(-1, 1, 5)
+    monkeypatch.setattr(_jax, "_can_serialize", lambda: False)
+    np.testing.assert_allclose(_jax.exported_call(lambda a: jnp.exp(a), (x,), code="no-fb"), np.exp(x), rtol=1e-15)
+    monkeypatch.setattr(_jax, "_can_serialize", lambda: True)
+    monkeypatch.setattr(export, "export", lambda *a, **k: (_ for _ in ()).throw(ValueError("not exportable")))
+    np.testing.assert_allclose(_jax.exported_call(lambda a: jnp.cos(a), (x,), code="no-export"), np.cos(x), rtol=1e-15)
+    assert not (tmp_path / "exported").exists() or not list((tmp_path / "exported").iterdir())
 
 
 def _api_fit(cache: Path, extra_env=None):
