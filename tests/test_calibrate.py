@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalelaw.fit.backtest import extrapolation_distance, outlier_mask, rolling_origin, size_groups
+from scalelaw.fit.backtest import (MIN_TRAIN_SIZES, count_origins, extrapolation_distance, origins, outlier_mask,
+                                   rolling_origin, size_groups)
 from scalelaw.fit.calibrate import (MIN_ORIGINS, PRIOR_SLOPE, Calibration, calibrated_interval, fit_calibration,
                                     mle_growth, mle_slope)
 from scalelaw.fit.run import fit_supervised
@@ -94,6 +95,72 @@ def test_distance_zero_inside_box_and_size_groups():
     groups = size_groups(np.arange(1, 130))  # a dense sweep becomes at most 10 contiguous groups
     assert len(groups) == 10 and np.all(np.diff([g[0] for g in groups]) > 0)
     assert sum(g.size for g in groups) == 129
+
+
+def _grid(sizes, per_size=3):
+    N = np.repeat(np.asarray(sizes, float), per_size)
+    return pd.DataFrame({"N": N, "D": 20 * N, "loss": np.ones(N.size)})
+
+
+def _reach(df, test):
+    """How far, in ln N, an origin's held-out runs reach past its training runs."""
+    return float(np.log(df["N"][test].max() / df["N"][~test].max()))
+
+
+def test_origins_spaced_by_distance_on_a_dense_grid():
+    sizes = np.geomspace(1e7, 1e9, 129)  # dense sweep: counts of sizes would hold out slivers of ln N
+    df, span, step = _grid(sizes), np.log(100.0), np.log(100.0) / 128
+    got = origins(df, 3, 5)
+    assert [j for j, _ in got] == [1, 2, 3]
+    reach = [_reach(df, t) for _, t in got]
+    # origin j reaches the top j/6 of the span of ln N (j/3 of its top half), to within one grid step
+    assert np.allclose(reach, [span / 6, span / 3, span / 2], atol=step)
+    old = [_reach(df, t) for _, t in count_origins(df, 3, 5)]
+    # the count rule stays near the edge: 38 of 129 sizes, 30% of the span, at its farthest
+    assert all(r > o for r, o in zip(reach, old)) and old[-1] < 0.6 * reach[-1]
+    # a denser sampling of the same span moves the origins by no more than a grid step
+    coarse = [_reach(_grid(np.geomspace(1e7, 1e9, 41)), t) for _, t in origins(_grid(np.geomspace(1e7, 1e9, 41)), 3, 5)]
+    assert np.allclose(coarse, reach, atol=np.log(100.0) / 40)
+
+
+def test_origins_on_sparse_and_gappy_grids():
+    # 8 evenly spaced sizes (at 0, 1/7, ..., 1 of the span): the top 1/6, 1/3, 1/2 of the span
+    # hold the 2, 3, 4 largest
+    df = _grid(np.geomspace(1e7, 1e9, 8))
+    got = origins(df, 3, 5)
+    held = [np.unique(df["N"][t]).size for _, t in got]
+    assert held == [2, 3, 4]
+    reach = [_reach(df, t) for _, t in got]
+    assert np.all(np.diff(reach) > 0)
+    assert min(np.unique(df["N"][~t]).size for _, t in got) >= MIN_TRAIN_SIZES
+    # a cluster at the top and a gap below it: origin 2's span cut adds nothing to origin 1's, so
+    # it holds out one size more (no repeated origin), and every origin is a different fit
+    sizes = np.concatenate([np.geomspace(1e7, 3e7, 6), np.geomspace(8e8, 1e9, 4)])
+    gap = _grid(sizes)
+    masks = [t for _, t in origins(gap, 3, 5)]
+    n = [np.unique(gap["N"][t]).size for t in masks]
+    assert n[0] == 4 and n[1] == 5 and len(set(n)) == len(n) and np.all(np.diff(n) > 0)
+
+
+def test_origins_fall_back_to_counts_where_few_sizes_remain():
+    # 4 sizes (at 0, 1/3, 2/3, 1 of the span): origin 2 must hold one size more than origin 1,
+    # which leaves 2 training sizes (< MIN_TRAIN_SIZES), so it is the count rule's (two largest
+    # held out); origin 3 would leave one size: none
+    df = _grid(np.geomspace(1e7, 1e9, 4))
+    got = origins(df, 3, 5)
+    assert [j for j, _ in got] == [1, 2]
+    assert np.array_equal(got[1][1], dict(count_origins(df, 3, 5))[2])
+    assert np.unique(df["N"][~got[1][1]]).size == 2 < MIN_TRAIN_SIZES
+    # sizes at 0, 0.3, 0.55, 0.6, 0.7, 1 of the span: the top half would leave 2 training sizes,
+    # so origin 3 holds out all but the 3 smallest (the 3 largest), still one more than origin 2
+    mid = _grid(1e7 * 100.0 ** np.array([0, 0.3, 0.55, 0.6, 0.7, 1.0]))
+    got = origins(mid, 3, 5)
+    assert [np.unique(mid["N"][t]).size for _, t in got] == [1, 2, 3]
+    assert np.unique(mid["N"][~got[2][1]]).size == MIN_TRAIN_SIZES
+    # 2 runs per size: holding out 2 of 4 sizes leaves 4 runs, no more than the 5 parameters, so
+    # neither the span rule nor the count rule gives origin 2
+    small = _grid(np.geomspace(1e7, 1e9, 4), per_size=2)
+    assert [j for j, _ in origins(small, 3, 5)] == [1]
 
 
 def test_outlier_flagged_and_excluded():

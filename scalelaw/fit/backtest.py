@@ -1,12 +1,30 @@
 """Rolling-origin backtests of a fit on the user's own runs, and residual outlier flags.
 
 A backtest answers "how wrong was this way of fitting when it extrapolated before?": hold out
-the largest model size (or the largest group of sizes, when there are many), fit on the rest,
-and record every held-out run's log error together with how far outside the training runs it
-lies; then hold out the two largest, and so on. The errors and distances are what
-`calibrate.fit_calibration` turns into an interval that widens with extrapolation distance,
-and what `calibrate.recommend` compares candidate fits by (the classical rolling-origin
-evaluation of forecasting, e.g. Tashman 2000, applied along model size instead of time).
+the largest model sizes, fit on the rest, and record every held-out run's log error together
+with how far outside the training runs it lies; then hold out more, and so on. The errors and
+distances are what `calibrate.fit_calibration` turns into an interval that widens with
+extrapolation distance, and what `calibrate.recommend` compares candidate fits by (the classical
+rolling-origin evaluation of forecasting, e.g. Tashman 2000, applied along model size instead
+of time).
+
+Where the origins lie is set by distance in ln N, not by counts of sizes (`origins`). The
+question the user asks of a fit is an extrapolation by some fraction of the sweep's own span of
+ln N (a sweep over two decades asked about the next one: half its span), and the slope k of the
+calibration can only be learned from backtests that extrapolate by distances of that order.
+Holding out a fixed number of sizes does not: on a densely sampled sweep the top few sizes are
+a sliver of ln N. So the K origins split the top FARTHEST_HOLDOUT = 1/2 of the training span
+evenly, with no preferred distance in between: origin j holds out every size in the top j/(2K)
+of it. One half, because a backtest should pose the kind of question the full fit is asked:
+the last origin then extrapolates by as much as it trains on, the farthest a scaling law is
+sensibly pushed (one more span of its own data), while holding out more would leave fits on a
+small corner of the sweep, whose flexible parameters the data no longer pin down and whose
+errors say more about that than about extrapolating the full fit. An origin always holds out at
+least what the count rule would (the top j sizes, or size groups of a dense sweep), so it never
+tests less than that, and one size more than the origin before it, so a gap in the grid does
+not repeat an origin. It keeps at least MIN_TRAIN_SIZES sizes to train on (holding out all the
+others where the span rule would leave fewer); where even that repeats the origin before, it
+falls back to the count rule.
 
 A held-out error mixes three things: the runs' own scatter, the parameter noise of the
 backtest's fit (fewer runs, so larger than the full fit's), and the law's misspecification.
@@ -29,6 +47,11 @@ from .spec import FitSpec
 #: more distinct sizes than this are grouped into this many equal-count groups of sizes, so
 #: that one origin holds out a visible step in N rather than a single size of a dense sweep
 MAX_SIZE_GROUPS = 10
+#: the last rolling origin holds out this fraction of the training span of ln N (module docstring)
+FARTHEST_HOLDOUT = 0.5
+#: an origin by the span rule keeps at least this many training sizes: the loss along N at fixed D,
+#: E' + A / N^alpha, has three free numbers, so fewer sizes cannot pin the N-term down
+MIN_TRAIN_SIZES = 3
 #: a residual this many robust sigmas (1.4826 * MAD) from the median is flagged as an outlier
 OUTLIER_SIGMAS = 4.0
 
@@ -85,7 +108,7 @@ class Backtest:
     """Held-out log errors of one fitting spec over rolling origins, one entry per held-out run."""
 
     spec: FitSpec
-    origin: np.ndarray  # k: how many groups of the largest sizes were held out
+    origin: np.ndarray  # j: which rolling origin (1 = the nearest extrapolation), `origins`
     log_err: np.ndarray  # ln obs - ln pred
     distance: np.ndarray  # extrapolation_distance from that origin's training runs
     d_N: np.ndarray  # ln N / N_max-train (signed)
@@ -123,8 +146,9 @@ class Backtest:
                 "skipped": [{"k": k, "reason": r} for k, r in self.skipped]}
 
 
-def origins(df: pd.DataFrame, k_max: int, n_params: int) -> list[tuple[int, np.ndarray]]:
-    """(k, held-out mask) for k = 1..k_max while the training part keeps >= 2 sizes and > n_params runs."""
+def count_origins(df: pd.DataFrame, k_max: int, n_params: int) -> list[tuple[int, np.ndarray]]:
+    """(k, held-out mask) holding out the k largest sizes (or size groups, `size_groups`), k = 1..k_max,
+    while the training part keeps >= 2 sizes and > n_params runs: the count rule `origins` falls back to."""
     groups = size_groups(df["N"])
     N = df["N"].to_numpy(float)
     out = []
@@ -132,10 +156,47 @@ def origins(df: pd.DataFrame, k_max: int, n_params: int) -> list[tuple[int, np.n
         if k >= len(groups):
             break
         test = N >= groups[-k][0]
-        train_sizes = np.unique(N[~test]).size
-        if train_sizes < 2 or (~test).sum() <= n_params:
+        if not _trainable(N, test, n_params, 2):
             break
         out.append((k, test))
+    return out
+
+
+def _trainable(N, test, n_params: int, min_sizes: int) -> bool:
+    return np.unique(N[~test]).size >= min_sizes and int((~test).sum()) > n_params
+
+
+def origins(df: pd.DataFrame, k_max: int, n_params: int) -> list[tuple[int, np.ndarray]]:
+    """(j, held-out mask) for origins j = 1..k_max spaced by distance in ln N (module docstring):
+    origin j holds out the sizes in the top FARTHEST_HOLDOUT * j/k_max of the training span of
+    ln N, at least the count rule's origin j, and at least one size more than origin j-1 (a gap
+    in the grid must not repeat an origin). One that would keep fewer than MIN_TRAIN_SIZES sizes
+    to train on holds out all but the MIN_TRAIN_SIZES smallest instead; where that adds no size
+    to origin j-1 (or leaves too few runs), it falls back to the count rule's origin j, and
+    where that adds none either, the list ends."""
+    N = df["N"].to_numpy(float)
+    lnN = np.log(N)
+    lo, hi = float(lnN.min()), float(lnN.max())
+    sizes = np.unique(N)
+    counted = dict(count_origins(df, k_max, n_params))
+    out, prev = [], np.zeros(N.size, dtype=bool)
+    for j in range(1, k_max + 1):
+        # a relative tolerance keeps a size that sits exactly on the cut out of the held-out part
+        cut = hi - FARTHEST_HOLDOUT * j / k_max * (hi - lo)
+        test = lnN > cut + 1e-9 * max(1.0, abs(cut))
+        if j in counted:
+            test = test | counted[j]
+        if (~prev).any():
+            test = test | (N >= N[~prev].max())
+        if not _trainable(N, test, n_params, MIN_TRAIN_SIZES):
+            # as far as the span rule allows: all but the MIN_TRAIN_SIZES smallest sizes
+            test = N > sizes[MIN_TRAIN_SIZES - 1] if sizes.size > MIN_TRAIN_SIZES else np.zeros(N.size, bool)
+            if not ((test & ~prev).any() and _trainable(N, test, n_params, MIN_TRAIN_SIZES)):
+                test = counted.get(j)
+                if test is None or not (test & ~prev).any():
+                    break
+        out.append((j, test))
+        prev = test
     return out
 
 
