@@ -20,7 +20,7 @@ bound coincide is held exactly fixed: it never moves and never enters the Newton
 
 from __future__ import annotations
 
-from functools import partial
+from functools import cache, partial
 from typing import NamedTuple
 
 import jax
@@ -182,14 +182,6 @@ def _sum_chunks(fn, logs, log_y, mask, w):
     return acc
 
 
-def _compiled(law: Law, kind: str):
-    """The jitted batch solver of one law and objective kind (traced in this process)."""
-    return _jit("solve", _solve_batch, law, kind)
-
-
-_DIGEST: list = []
-
-
 def _call(tag: str, fn, law: Law, kind: str, args: tuple):
     """fn(law, kind, *args), jitted. For a registered law it goes through the exported-trace cache
     (`_jax.exported_call`), so a new process skips tracing the solver; a law built at run time
@@ -203,14 +195,18 @@ def _call(tag: str, fn, law: Law, kind: str, args: tuple):
     return _jit(tag, fn, law, kind)(*args)
 
 
+@cache
+def _own_digest() -> str:
+    from .._jax import source_digest
+
+    return source_digest(__file__)
+
+
 def _code(law: Law, kind: str, tag: str) -> str:
     """What a trace of a registered law runs: which function, law and kind, and the code's digest."""
-    from .._jax import source_digest
     from ..laws import code_digest
 
-    if not _DIGEST:
-        _DIGEST.append(source_digest(__file__))
-    return f"{tag}:{law.name}:{kind}:{_DIGEST[0]}:{code_digest()}"
+    return f"{tag}:{law.name}:{kind}:{_own_digest()}:{code_digest()}"
 
 
 def _jit(tag: str, fn, law: Law, kind: str):

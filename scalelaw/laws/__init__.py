@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 
 from ..errors import UserError
@@ -36,19 +37,15 @@ def is_registered(law: Law) -> bool:
     return law.name in REGISTRY and get_law(law.name) is law
 
 
-_DIGEST: list = []
-
-
+@functools.cache
 def code_digest() -> str:
     """Digest of every law module's source: part of the key under which traces of the registered
     laws are kept between processes (`scalelaw._jax.exported_call`)."""
-    if not _DIGEST:
-        from pathlib import Path
+    from pathlib import Path
 
-        from .._jax import source_digest
+    from .._jax import source_digest
 
-        _DIGEST.append(source_digest(*sorted(Path(__file__).resolve().parent.glob("*.py"))))
-    return _DIGEST[0]
+    return source_digest(*sorted(Path(__file__).resolve().parent.glob("*.py")))
 
 
 __all__ = ["Law", "REGISTRY", "code_digest", "get_law", "is_registered", "law_names"]
