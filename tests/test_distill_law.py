@@ -102,3 +102,34 @@ def test_optimal_teacher_reference():
     k = int(np.argmin(ls))
     assert abs(ls[k] - 2.171529675693857) < 1e-6
     assert abs(lt[k] - 1.990937997705) < 2e-3
+
+
+@pytest.mark.parametrize("where", ["table6", "random"])
+def test_closed_form_derivatives_match_autodiff(where):
+    """The solver's Newton steps use the law's closed-form gradient and curvature; both must equal
+    jax autodiff of `log_predict` (value, Jacobian and a weighted sum of per-point Hessians)."""
+    import jax
+    import jax.numpy as jnp
+
+    from scalelaw._jax import x64
+    from scalelaw.laws.busbridge import DISTILL
+
+    x64()
+    rng = np.random.default_rng(3)
+    n = 64
+    logs = {"N": np.log(rng.uniform(1e7, 1e10, n)), "D": np.log(rng.uniform(1e9, 1e12, n)),
+            "L_T": np.log(rng.uniform(1.8, 4.0, n)), "L_sup": np.log(rng.uniform(1.8, 4.0, n))}
+    logs = {k: jnp.asarray(v) for k, v in logs.items()}
+    if where == "table6":
+        theta = DISTILL.from_natural(PD)
+    else:  # anywhere in the grid's span, where signs and saturations differ
+        g = DISTILL.grid()
+        theta = rng.uniform(g.min(axis=0), g.max(axis=0))
+    theta = jnp.asarray(theta)
+    c = jnp.asarray(rng.normal(size=n))
+    f, J, curvature = DISTILL.log_derivatives(theta, logs)
+    np.testing.assert_allclose(f, DISTILL.log_predict(theta, logs), rtol=1e-14)
+    J_ad = jax.jacfwd(DISTILL.log_predict)(theta, logs)
+    np.testing.assert_allclose(J, J_ad, rtol=1e-10, atol=1e-12 * np.abs(J_ad).max())
+    H_ad = jax.hessian(lambda t: jnp.sum(c * DISTILL.log_predict(t, logs)))(theta)
+    np.testing.assert_allclose(curvature(c), H_ad, rtol=1e-10, atol=1e-12 * np.abs(H_ad).max())

@@ -346,6 +346,7 @@ def solve_rounds(logs: dict, log_y: np.ndarray, starts: np.ndarray, *, delta: fl
 
     thetas = np.array(np.atleast_2d(starts), dtype=np.float64)
     S = len(thetas)
+    last = np.zeros_like(thetas)
     per_start = weights is not None and np.ndim(weights) == 2
     obj, iters = np.full(S, np.inf), np.zeros(S, dtype=np.int64)
     status = np.full(S, AT_LIMIT)
@@ -355,16 +356,17 @@ def solve_rounds(logs: dict, log_y: np.ndarray, starts: np.ndarray, *, delta: fl
         pad = (_bucket(len(todo)) - len(todo)) if used else 0
         idx = np.concatenate([todo, np.repeat(todo[:1], pad)])
         w = weights[idx] if per_start else weights
-        res = solve_multistart(DISTILL, logs, log_y, thetas[idx], delta=delta, weights=w, max_iter=budget)
+        res = solve_multistart(DISTILL, logs, log_y, thetas[idx], delta=delta, weights=w, max_iter=budget,
+                               last_step=last[idx])
         k = len(todo)
-        thetas[todo], obj[todo] = res.thetas[:k], res.objectives[:k]
+        thetas[todo], obj[todo], last[todo] = res.thetas[:k], res.objectives[:k], res.last_step[:k]
         iters[todo] += res.iterations[:k]
         done = res.status[:k] == CONVERGED
         status[todo[done]] = CONVERGED
         todo = todo[~done]
         used += budget
         budget *= 2
-    return MultiStartResult(thetas, obj, iters, status)
+    return MultiStartResult(thetas, obj, iters, status, last)
 
 
 def _best_of_starts(logs, log_y, leads: np.ndarray, weights: np.ndarray, *, delta: float):

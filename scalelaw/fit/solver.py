@@ -5,8 +5,13 @@ box-projected, saddle-free Newton step with parallel damping: with the exact Hes
 H = V diag(lam) V^T (small: P <= ~10 parameters), candidate steps
     s_k = -V diag(1 / (|lam| + mu_k)) V^T g,   mu_k in {0, 1e-8, ..., 1e4} * max|lam|
 are all evaluated and the best decrease is taken (a Levenberg-Marquardt line search done in
-parallel rather than by trial and error). Variables at a bound whose gradient points outward
-are frozen for the step. Near the optimum mu = 0 wins and convergence is quadratic, which is
+parallel rather than by trial and error). Beside them, multiples (1, 3, 9, 27) of the start's last
+accepted step are tried ("steps ahead"): along a long, nearly flat valley (the distillation
+law's) the best Newton candidate is often a short step in the same direction as the last, and
+repeating it took hundreds of iterations; with the steps ahead a bootstrap refit needs about half
+as many (`benchmarks/bench_distill.py`). A step ahead is taken only when it is the best decrease,
+so near the optimum the Newton step still wins. Variables at a bound whose gradient points
+outward are frozen for the step. Near the optimum mu = 0 wins and convergence is quadratic, which is
 what the badly conditioned Chinchilla problem (condition number ~1e11) needs to agree with
 scipy to ~1e-8.
 
@@ -35,6 +40,8 @@ STATUS_NAMES = {CONVERGED: "converged", MAX_ITER: "max-iter"}
 
 #: damping levels relative to the largest Hessian eigenvalue
 _MUS = (0.0, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 1.0, 1e2, 1e4)
+#: multiples of the last accepted step, tried beside the Newton candidates
+_AHEAD = (1.0, 3.0, 9.0, 27.0)
 
 
 class MultiStartResult(NamedTuple):
@@ -42,6 +49,9 @@ class MultiStartResult(NamedTuple):
     objectives: np.ndarray  # (S,)
     iterations: np.ndarray  # (S,)
     status: np.ndarray  # (S,) CONVERGED | MAX_ITER
+    #: (S, P) each start's last accepted step (zero if its last iteration was not a decrease):
+    #: passed back as `last_step`, a continued solve follows the same path as an uninterrupted one
+    last_step: np.ndarray | None = None
 
 
 def huber(r, delta):
@@ -68,6 +78,15 @@ def pointwise_loss(kind: str, log_y, log_pred, delta, penalty):
     return jnp.where(r < 0, penalty, 1.0) * loss
 
 
+def _loss_derivatives(kind: str, log_y, log_pred, delta, penalty):
+    """Per-point loss (`pointwise_loss`) and its first and second derivatives in log_pred."""
+    loss = lambda x: pointwise_loss(kind, log_y, x, delta, penalty)  # noqa: E731
+    ones = jnp.ones_like(log_pred)
+    first = lambda x: jax.jvp(loss, (x,), (ones,))  # noqa: E731  (elementwise: jvp = derivative)
+    (val, d1), (_, d2) = jax.jvp(first, (log_pred,), (ones,))
+    return val, d1, d2
+
+
 def objective(law: Law, theta, logs, log_y, weights, delta, penalty=1.0, kind: str = "huber-log"):
     """Weighted sum of the per-point loss (`pointwise_loss`) over all runs."""
     val = jnp.sum(weights * pointwise_loss(kind, log_y, law.log_predict(theta, logs), delta, penalty))
@@ -78,9 +97,9 @@ _CACHE: dict = {}
 
 #: bytes of float64 work per (start, point) pair in one chunk: the objective, its gradient and
 #: Hessian by forward-over-reverse differentiation (~P^2 + a few P temporaries per point) and the
-#: damping candidates' objectives (len(_MUS) per point), with headroom for XLA's temporaries
+#: candidate steps' objectives (len(_MUS) + len(_AHEAD) per point), with headroom for XLA's temporaries
 def _bytes_per_pair(P: int) -> int:
-    return 8 * 2 * (P * P + 4 * P + len(_MUS) + 8)
+    return 8 * 2 * (P * P + 4 * P + len(_MUS) + len(_AHEAD) + 8)
 
 
 #: working-memory budget for the chunked intermediates (the rest of a fit is O(points))
@@ -216,13 +235,14 @@ def _jit(tag: str, fn, law: Law, kind: str):
     return _CACHE[key]
 
 
-def _solve_batch(law, kind, theta0, weights, logs, log_y, mask, delta, penalty, lower, upper, ftol, max_iter):
+def _solve_batch(law, kind, theta0, last0, weights, logs, log_y, mask, delta, penalty, lower, upper, ftol, max_iter):
     """theta0 (S,P), weights None or (S, n_chunks, chunk): minimise each start's objective.
 
     Objective, gradient and Hessian are accumulated over point chunks (lax.scan), so memory is
     O(starts x chunk x P^2), never O(starts x points x P^2).
     """
     mus = jnp.asarray(_MUS)
+    extrap = jnp.asarray(_AHEAD)
     pinned = lower >= upper  # fixed parameters: never part of the step
 
     def f(theta, lg, ly, w):
@@ -230,6 +250,11 @@ def _solve_batch(law, kind, theta0, weights, logs, log_y, mask, delta, penalty, 
 
     def fgh(theta, w):
         def part(lg, ly, wc):
+            if law.log_derivatives is not None:  # the law's closed form: a few outer products
+                pred, J, curvature = law.log_derivatives(theta, lg)
+                loss, d1, d2 = _loss_derivatives(kind, ly, pred, delta, penalty)
+                wd1 = wc * d1
+                return jnp.sum(wc * loss), J.T @ wd1, J.T @ ((wc * d2)[:, None] * J) + curvature(wd1)
             # forward-over-reverse, as jax.hessian, with the value and gradient of the same pass
             def grad_aux(t):
                 val, g = jax.value_and_grad(f)(t, lg, ly, wc)
@@ -244,7 +269,7 @@ def _solve_batch(law, kind, theta0, weights, logs, log_y, mask, delta, penalty, 
         val = _sum_chunks(lambda lg, ly, wc: jax.vmap(lambda t: f(t, lg, ly, wc))(thetas), logs, log_y, mask, w)
         return jnp.where(jnp.isfinite(val), val, jnp.inf)
 
-    def one_step(theta, fval, w):
+    def one_step(theta, fval, w, last):
         _, g, H = fgh(theta, w)
         at_lo = (theta <= lower) & (g > 0)
         at_hi = (theta >= upper) & (g < 0)
@@ -263,31 +288,34 @@ def _solve_batch(law, kind, theta0, weights, logs, log_y, mask, delta, penalty, 
             step = -V @ (proj / jnp.maximum(alam + mu * scale, 1e-300))
             return jnp.clip(theta + step, lower, upper)
 
-        cands = jax.vmap(candidate)(mus)  # (M, P)
+        newton = jax.vmap(candidate)(mus)  # (M, P)
+        ahead = jnp.clip(theta + extrap[:, None] * last, lower, upper)  # (X, P)
+        cands = jnp.concatenate([newton, ahead])
         fc = fmany(cands, w)
         k = jnp.argmin(fc)
         better = fc[k] < fval
-        return jnp.where(better, cands[k], theta), jnp.where(better, fc[k], fval)
+        new = jnp.where(better, cands[k], theta)
+        return new, jnp.where(better, fc[k], fval), new - theta
 
     w_axis = None if weights is None else 0
-    step_all = jax.vmap(one_step, in_axes=(0, 0, w_axis))
+    step_all = jax.vmap(one_step, in_axes=(0, 0, w_axis, 0))
 
     def cond(state):
-        _, _, done, it = state
+        _, _, done, it, _ = state
         return jnp.any(~done) & (it < max_iter)
 
     def body(state):
-        theta, fval, done, it = state
-        new_theta, new_f = step_all(theta, fval, weights)
+        theta, fval, done, it, last = state
+        new_theta, new_f, step = step_all(theta, fval, weights, last)
         gain = fval - new_f
         newly_done = gain <= ftol * jnp.maximum(jnp.abs(fval), 1e-300)
         theta = jnp.where(done[:, None], theta, new_theta)
         fval = jnp.where(done, fval, new_f)
-        return theta, fval, done | newly_done, it + 1
+        return theta, fval, done | newly_done, it + 1, jnp.where(done[:, None], last, step)
 
     f0 = jax.vmap(lambda t, w: fmany(t[None], w)[0], in_axes=(0, w_axis))(theta0, weights)
     S = theta0.shape[0]
-    init = (theta0, f0, ~jnp.isfinite(f0), jnp.asarray(0))
+    init = (theta0, f0, ~jnp.isfinite(f0), jnp.asarray(0), last0)
 
     # track per-start iteration counts alongside the loop state
     def body_count(state):
@@ -296,10 +324,10 @@ def _solve_batch(law, kind, theta0, weights, logs, log_y, mask, delta, penalty, 
         inner = body(inner)
         return inner, counts + jnp.where(done_before, 0, 1)
 
-    (theta, fval, done, _), counts = jax.lax.while_loop(
+    (theta, fval, done, _, last), counts = jax.lax.while_loop(
         lambda s: cond(s[0]), body_count, (init, jnp.zeros(S, dtype=jnp.int32))
     )
-    return theta, fval, counts, done
+    return theta, fval, counts, done, last
 
 
 def solve_multistart(
@@ -316,20 +344,22 @@ def solve_multistart(
     penalty: float = 1.0,
     lower=None,
     upper=None,
+    last_step=None,
 ) -> MultiStartResult:
     """Minimise the objective `kind` from every row of `starts` (S, P) at once.
 
     `logs` maps each law input to its log values (n,); `weights` is (n,) for all starts or
     (S, n) for one weighting per start (the bootstrap uses counts as weights). `lower` /
     `upper` (P,) replace the law's box (equal ends hold a parameter fixed); `penalty`
-    multiplies the loss of over-predicted points. Sums over points run in chunks sized by
+    multiplies the loss of over-predicted points. `last_step` (S, P), a previous result's, continues
+    its solves where they stopped (the steps ahead depend on it). Sums over points run in chunks sized by
     `plan_chunks`; a problem that cannot fit in memory is refused before anything is allocated.
     """
     args = _solver_args(law, logs, log_y, starts, delta=delta, weights=weights, max_iter=max_iter, ftol=ftol,
-                        penalty=penalty, lower=lower, upper=upper)
-    theta, fval, counts, done = _call("solve", _solve_batch, law, kind, args)
+                        penalty=penalty, lower=lower, upper=upper, last_step=last_step)
+    theta, fval, counts, done, last = _call("solve", _solve_batch, law, kind, args)
     status = np.where(np.asarray(done), CONVERGED, MAX_ITER)
-    return MultiStartResult(np.asarray(theta), np.asarray(fval), np.asarray(counts), status)
+    return MultiStartResult(np.asarray(theta), np.asarray(fval), np.asarray(counts), status, np.asarray(last))
 
 
 def prepare_multistart(law: Law, logs: dict, log_y, n_starts: int, *, delta: float, weights=None,
@@ -349,7 +379,8 @@ def prepare_multistart(law: Law, logs: dict, log_y, n_starts: int, *, delta: flo
     prepare_call(partial(_solve_batch, law, kind), args, code=_code(law, kind, "solve"))
 
 
-def _solver_args(law: Law, logs: dict, log_y, starts, *, delta, weights, max_iter, ftol, penalty, lower, upper):
+def _solver_args(law: Law, logs: dict, log_y, starts, *, delta, weights, max_iter, ftol, penalty, lower, upper,
+                 last_step=None):
     """The arguments of `_solve_batch` after `law`: chunked, padded numpy arrays and 0-d scalars."""
     from .._jax import enable_compile_cache, x64
 
@@ -373,7 +404,8 @@ def _solver_args(law: Law, logs: dict, log_y, starts, *, delta, weights, max_ite
     upper = np.asarray(law.upper if upper is None else upper, dtype=np.float64)
     starts = np.clip(starts, lower, upper)
     f64 = np.float64  # scalars as 0-d arrays of fixed dtype: one trace whatever their values
-    return starts, w, jlogs, ly, mask, f64(delta), f64(penalty), lower, upper, f64(ftol), np.int64(max_iter)
+    last = np.zeros_like(starts) if last_step is None else np.asarray(last_step, dtype=np.float64).reshape(starts.shape)
+    return starts, last, w, jlogs, ly, mask, f64(delta), f64(penalty), lower, upper, f64(ftol), np.int64(max_iter)
 
 
 def grid_objectives(law: Law, logs: dict, log_y, grid, *, delta: float, chunk: int | None = None,

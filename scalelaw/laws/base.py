@@ -58,6 +58,11 @@ class Law:
     extra: dict = field(default_factory=dict)
     #: natural name -> (fit-space name, transform in TRANSFORMS); empty = fit space is natural
     coords: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    #: optional closed-form derivatives: (theta, logs) -> (log_predict (n,), its gradient (n, P),
+    #: curvature), curvature(c) = sum_i c_i * Hessian of log_predict at point i (P, P). The solver
+    #: uses them for its Newton steps instead of automatic differentiation; they must agree with
+    #: `log_predict` (tested against jax autodiff)
+    log_derivatives: Callable | None = None
 
     @property
     def n_params(self) -> int:

@@ -98,6 +98,65 @@ def distill_log_predict(theta, logs):
                             log_power_sum(a, b, alpha, beta, logs["N"], logs["D"]))
 
 
+def distill_log_derivatives(theta, logs):
+    """(log L_S (n,), its gradient (n, P), curvature) of `distill_log_predict`, in closed form.
+
+    `curvature(c)` is sum_i c_i * Hessian_i (P, P), the per-point Hessians weighted by c (n,).
+    The solver's Newton step needs the objective's Hessian sum_i w_i [l''_i J_i J_i^T + l'_i H_i];
+    by automatic differentiation that costs ~P reverse passes through the law per point, while
+    the law's structure makes it a few weighted outer products. With s the log of the second
+    term, log L_S = logaddexp(log L_T, s), so grad = pi grad s and H = pi (1 - pi) grad s grad s^T
+    + pi Hess s (pi = sigmoid(s - log L_T)); Hess s has three small blocks: the power term
+    gamma' log(A'/N^alpha' + B'/D^beta') (rank one in (a, b, alpha, beta) plus its gamma' cross
+    terms) and the teacher gap c1 f1 softplus(z), z = (log L_T - log Ltilde_S - log d1) / f1, in
+    (log c1, log f1, log d1). `tests/test_distill_law.py` checks all three against jax autodiff.
+    """
+    import jax
+
+    a, b, alpha, beta, gamma, c0, log_c1, log_f1, log_d1 = theta
+    lN, lD, u = logs["N"], logs["D"], logs["L_T"]
+    t1, t2 = a - alpha * lN, b - beta * lD
+    p = jnp.logaddexp(t1, t2)
+    q = jax.nn.sigmoid(t1 - t2)  # share of the N term in A'/N^alpha' + B'/D^beta'
+    inv_f1 = jnp.exp(-log_f1)
+    z = (u - logs["L_sup"] - log_d1) * inv_f1
+    g, sz = softplus(z), jax.nn.sigmoid(z)
+    k = jnp.exp(log_c1 + log_f1)  # c1 f1
+    h = k * g
+    s = -c0 * u - h + gamma * p
+    f = jnp.logaddexp(u, s)
+    pi = jax.nn.sigmoid(s - u)
+    m = g - sz * z  # d(h / k) / d log f1
+    grad_s = jnp.stack([gamma * q, gamma * (1 - q), -gamma * q * lN, -gamma * (1 - q) * lD, p, -u,
+                        -h, -k * m, jnp.exp(log_c1) * sz], axis=-1)
+    grad_f = pi[:, None] * grad_s
+    szz = sz * (1 - sz)
+    e_c1 = jnp.exp(log_c1)
+    # second derivatives of h = c1 f1 softplus(z) in (log c1, log f1, log d1)
+    h_c1c1, h_c1f1, h_c1d1 = h, k * m, -e_c1 * sz
+    h_f1f1 = k * m + k * z * z * szz
+    h_f1d1 = e_c1 * szz * z
+    h_d1d1 = e_c1 * inv_f1 * szz
+    dp = jnp.stack([q, 1 - q, -q * lN, -(1 - q) * lD], axis=-1)  # d p / d(a, b, alpha, beta)
+    v = jnp.stack([jnp.ones_like(lN), -jnp.ones_like(lN), -lN, lD], axis=-1)  # d(t1 - t2) / d(a, b, alpha, beta)
+    qq = q * (1 - q)
+
+    def curvature(c):
+        c = jnp.asarray(c)
+        outer = grad_s.T @ ((c * pi * (1 - pi))[:, None] * grad_s)
+        d = c * pi
+        power = gamma * (v.T @ ((d * qq)[:, None] * v))  # (4, 4)
+        cross = dp.T @ d  # (4,): d^2 s / d gamma d(a, b, alpha, beta)
+        gap = -jnp.stack([jnp.stack([d @ h_c1c1, d @ h_c1f1, d @ h_c1d1]),
+                          jnp.stack([d @ h_c1f1, d @ h_f1f1, d @ h_f1d1]),
+                          jnp.stack([d @ h_c1d1, d @ h_f1d1, d @ h_d1d1])])
+        hs = jnp.zeros((9, 9), dtype=outer.dtype)
+        hs = hs.at[:4, :4].set(power).at[4, :4].set(cross).at[:4, 4].set(cross).at[6:, 6:].set(gap)
+        return outer + hs
+
+    return f, grad_f, curvature
+
+
 #: axes of the distillation grid, in `product_grid` order (the last varies fastest)
 DISTILL_GRID_AXES = {
     "a": np.arange(0.0, 11.0, 2.0),
@@ -147,6 +206,7 @@ DISTILL = Law(
     params=DISTILL_PARAMS,
     inputs=("N", "D", "L_T", "L_sup"),
     log_predict=distill_log_predict,
+    log_derivatives=distill_log_derivatives,
     grid=distill_grid,
     # exponents capped at 2: with students at L_S >= 2.3 the D_S term is tiny (B' D_S^-beta' ~ 1e-3
     # of A' N_S^-alpha' at Table 6's values), and an uncapped fit trades it for alpha' > 3, gamma' < 0.1
