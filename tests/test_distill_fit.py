@@ -139,34 +139,6 @@ def test_factorised_grid_objective_matches_the_generic_evaluation():
     np.testing.assert_allclose(f[idx][ok], ref[ok], rtol=1e-12)
 
 
-def test_solve_rounds_reaches_what_one_batch_reaches():
-    """Rounds continue only the unfinished starts: same optima, statuses and total iterations as
-    one batch iterated until its slowest start stops (oracle: `solve_multistart` itself)."""
-    from scalelaw.fit import solve_multistart
-    from scalelaw.fit.distill import solve_rounds
-
-    logs, log_y = _students(None)
-    truth = DISTILL.from_natural(PUBLISHED_DISTILL)
-    starts = truth + np.random.default_rng(1).normal(0, 0.02, size=(6, DISTILL.n_params))
-    one = solve_multistart(DISTILL, logs, log_y, starts, delta=1e-3, max_iter=200)
-    rounds = solve_rounds(logs, log_y, starts, delta=1e-3, max_iter=200, first=3)
-    assert len(set(one.iterations)) > 1  # the starts stop at different iterations: rounds matter
-    np.testing.assert_array_equal(rounds.status, one.status)
-    np.testing.assert_allclose(rounds.objectives, one.objectives, rtol=1e-9)
-    np.testing.assert_array_equal(rounds.iterations, one.iterations)
-
-
-def test_bucket_sizes_bound_padding():
-    from scalelaw.fit.distill import _bucket
-
-    sizes = {_bucket(n) for n in range(1, 5000)}
-    for n in range(1, 5000):
-        b = _bucket(n)
-        assert n <= b and b - n <= b / 3  # at most a third of a batch is padding
-    assert all(b & (b - 1) == 0 or (b // 3) & (b // 3 - 1) == 0 and b % 3 == 0 for b in sizes)
-    assert len(sizes) <= 2 * 13
-
-
 def test_factorised_grid_chunks_points(monkeypatch):
     """A file larger than one chunk of points gives the same objectives as one chunk."""
     import scalelaw.fit.distill as distill

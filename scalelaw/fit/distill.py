@@ -36,6 +36,7 @@ from ..errors import ScalelawWarning, UserError
 from ..laws import get_law
 from ..laws.busbridge import DISTILL
 from .core import resample_counts
+from .solver import solve_queued
 from .spec import FitSpec
 from ..runs import (
     Runs, RunFormat, apply_where, check_single_n_kind, exclude_unusable, read_validated, resolve_teachers, validate,
@@ -264,7 +265,7 @@ def search_students(students: Runs, logs: dict, log_y: np.ndarray, l_sup: np.nda
 
     The student law has a long, nearly flat valley (with the D_S term small, only A'^gamma' and
     alpha' gamma' are pinned down), along which the Newton steps creep; the final polish runs up to
-    VALLEY_ITER iterations from the best point. Polishes run in rounds (`solve_rounds`), so a start
+    VALLEY_ITER iterations from the best point. Polishes queue their starts (`solve_queued`), so a start
     that creeps does not keep the converged ones iterating. The fit is built by the engine
     (`fit_law`) from the winner; the engine's warnings are re-emitted once, for the final fit.
     """
@@ -272,12 +273,12 @@ def search_students(students: Runs, logs: dict, log_y: np.ndarray, l_sup: np.nda
     from .core import SAME_OPTIMUM
 
     survivors, race_iters = race(logs, log_y, starts, delta=delta)
-    polish = solve_rounds(logs, log_y, survivors, delta=delta, max_iter=MAX_ITER)
+    polish = solve_queued(DISTILL, logs, log_y, survivors, delta=delta, max_iter=MAX_ITER)
     obj = np.where(np.isfinite(polish.objectives), polish.objectives, np.inf)
     b = int(np.argmin(obj))
     # as the engine counts starts that reached the optimum: relative tolerance, absolute floor
     n_best = int(np.sum(obj <= obj[b] * (1 + SAME_OPTIMUM) + 1e-12 * delta**2 * len(log_y)))
-    valley = solve_rounds(logs, log_y, polish.thetas[b : b + 1], delta=delta, max_iter=VALLEY_ITER)
+    valley = solve_queued(DISTILL, logs, log_y, polish.thetas[b : b + 1], delta=delta, max_iter=VALLEY_ITER)
     theta = valley.thetas[0] if valley.objectives[0] < obj[b] else polish.thetas[b]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -309,7 +310,7 @@ def leading_optima(fit, logs: dict, log_y: np.ndarray, starts: np.ndarray, *, k:
     """
     if k <= 1:
         return fit.theta[None, :]
-    res = solve_rounds(logs, log_y, starts, delta=fit.delta, max_iter=MAX_ITER)
+    res = solve_queued(DISTILL, logs, log_y, starts, delta=fit.delta, max_iter=MAX_ITER)
     order = np.argsort(np.where(np.isfinite(res.objectives), res.objectives, np.inf), kind="stable")
     leads = [fit.theta]
     for i in order:
@@ -321,62 +322,14 @@ def leading_optima(fit, logs: dict, log_y: np.ndarray, starts: np.ndarray, *, k:
     return np.stack(leads)
 
 
-def _bucket(n: int) -> int:
-    """The smallest of 1, 2, 3, 4, 6, 8, 12, ... (2^k and 3 * 2^k) that holds n: few compiled batch
-    shapes, at most a third of a batch padding."""
-    b = 1
-    while b < n:
-        b *= 2
-    return b * 3 // 4 if b >= 4 and b * 3 // 4 >= n else b
-
-
-def solve_rounds(logs: dict, log_y: np.ndarray, starts: np.ndarray, *, delta: float, weights=None,
-                 max_iter: int = MAX_ITER, first: int = 25):
-    """`solve_multistart` run in rounds of doubling length, each on the starts still moving.
-
-    A batch iterates until its slowest start stops (every start is stepped in every iteration),
-    and along the student law's valley a few starts creep for hundreds of iterations while most
-    stop within tens. Continuing only the unfinished starts, from where the round left them,
-    follows each start's own path (its step depends on its parameters, objective and weights
-    alone) at a cost set by the iterations each one needs. Later rounds' batches are padded to
-    `_bucket` sizes with copies of their first start, so that few batch shapes are compiled.
-    """
-    from . import MultiStartResult, solve_multistart
-    from .solver import CONVERGED, MAX_ITER as AT_LIMIT
-
-    thetas = np.array(np.atleast_2d(starts), dtype=np.float64)
-    S = len(thetas)
-    last = np.zeros_like(thetas)
-    per_start = weights is not None and np.ndim(weights) == 2
-    obj, iters = np.full(S, np.inf), np.zeros(S, dtype=np.int64)
-    status = np.full(S, AT_LIMIT)
-    todo, used, budget = np.arange(S), 0, int(first)
-    while len(todo) and used < max_iter:
-        budget = min(budget, max_iter - used)
-        pad = (_bucket(len(todo)) - len(todo)) if used else 0
-        idx = np.concatenate([todo, np.repeat(todo[:1], pad)])
-        w = weights[idx] if per_start else weights
-        res = solve_multistart(DISTILL, logs, log_y, thetas[idx], delta=delta, weights=w, max_iter=budget,
-                               last_step=last[idx])
-        k = len(todo)
-        thetas[todo], obj[todo], last[todo] = res.thetas[:k], res.objectives[:k], res.last_step[:k]
-        iters[todo] += res.iterations[:k]
-        done = res.status[:k] == CONVERGED
-        status[todo[done]] = CONVERGED
-        todo = todo[~done]
-        used += budget
-        budget *= 2
-    return MultiStartResult(thetas, obj, iters, status, last)
-
-
 def _best_of_starts(logs, log_y, leads: np.ndarray, weights: np.ndarray, *, delta: float):
     """Solve each weighting (R, n) from every lead, all R x k in one batch; (thetas (R, P), number
     not converged)."""
     from .solver import CONVERGED
 
     r, k = len(weights), len(leads)
-    res = solve_rounds(logs, log_y, np.tile(leads, (r, 1)), delta=delta, weights=np.repeat(weights, k, axis=0),
-                       max_iter=MAX_ITER)
+    res = solve_queued(DISTILL, logs, log_y, np.tile(leads, (r, 1)), delta=delta,
+                       weights=np.repeat(weights, k, axis=0), max_iter=MAX_ITER)
     obj = np.where(np.isfinite(res.objectives), res.objectives, np.inf).reshape(r, k)
     best = np.arange(r) * k + np.argmin(obj, axis=1)
     return res.thetas[best], int(np.sum(res.status[best] != CONVERGED))

@@ -134,11 +134,11 @@ def available_bytes() -> int:
     return avail
 
 
-def plan_chunks(n_rows: int, n_batch: int, P: int, *, per_batch_weights: bool, n_inputs: int, what: str) -> tuple[int, int]:
+def plan_chunks(n_rows: int, n_batch: int, P: int, *, weight_rows: int = 0, n_inputs: int, what: str) -> tuple[int, int]:
     """(chunk, n_chunks): points are summed in chunks so that n_batch x chunk pairs fit WORK_BYTES.
 
     Refuses (UserError) before allocating when even the smallest chunk, with the data and any
-    per-start weights (n_batch x n_rows), does not fit in the available memory.
+    per-start weights (weight_rows x n_rows), does not fit in the available memory.
     """
     per_pair = _bytes_per_pair(P)
     avail = available_bytes()
@@ -151,7 +151,7 @@ def plan_chunks(n_rows: int, n_batch: int, P: int, *, per_batch_weights: bool, n
     n_chunks = -(-max(n_rows, 1) // chunk)
     padded = n_chunks * chunk
     need = (3 * padded * (n_inputs + 2) * 8  # data, padded copies, device copies
-            + (padded * n_batch * 8 * 2 if per_batch_weights else 0)
+            + padded * weight_rows * 8 * 2
             + n_batch * chunk * per_pair)
     if need > avail:
         raise UserError(f"{what}: {n_batch} starts x {n_rows} rows need ~{need / 2**30:.1f} GB of memory, "
@@ -235,18 +235,35 @@ def _jit(tag: str, fn, law: Law, kind: str):
     return _CACHE[key]
 
 
-def _solve_batch(law, kind, theta0, last0, weights, logs, log_y, mask, delta, penalty, lower, upper, ftol, max_iter):
-    """theta0 (S,P), weights None or (S, n_chunks, chunk): minimise each start's objective.
+def _solve_batch(law, kind, theta0, last0, iters0, queue, slots0, weights, idx, logs, log_y, mask, delta, penalty,
+                 lower, upper, ftol, max_iter, n_todo, exit_active):
+    """Minimise the objective from the starts `queue[:n_todo]` of theta0 (S, P), B = len(slots0) at a time.
 
-    Objective, gradient and Hessian are accumulated over point chunks (lax.scan), so memory is
-    O(starts x chunk x P^2), never O(starts x points x P^2).
+    B starts are in flight (the slots); each iteration steps all of them, and a slot whose start
+    converged or reached `max_iter` (counted from `iters0`) takes the next start of the queue, so a
+    batch is never held up by its slowest start. The loop ends when every queued start is finished,
+    or when the queue is empty and at most `exit_active` starts are still running (the caller
+    continues those in fewer slots). A start's path depends only on its own state (parameters,
+    objective, last step, weights), so any B gives the same results. B = S means every start is
+    in a slot from the first iteration (no queue): the plain multi-start solve. `weights` is None
+    or (S, n_chunks, chunk); with `idx` (S, n_chunks, chunk), each start sees only its own points
+    (`_compressed`) and logs / log_y are the flat (n,) data. Objective, gradient and Hessian are accumulated over point chunks
+    (lax.scan), so memory is O(B x chunk x P^2), never O(starts x points x P^2).
     """
     mus = jnp.asarray(_MUS)
     extrap = jnp.asarray(_AHEAD)
     pinned = lower >= upper  # fixed parameters: never part of the step
+    S, B = theta0.shape[0], slots0.shape[0]
 
     def f(theta, lg, ly, w):
         return objective(law, theta, lg, ly, w, delta, penalty, kind)
+
+    def points(w):
+        """(logs, log_y, mask, weights) of one start's points, chunked."""
+        if idx is None:
+            return logs, log_y, mask, w
+        i, wc = w
+        return {k: v[i] for k, v in logs.items()}, log_y[i], None, wc
 
     def fgh(theta, w):
         def part(lg, ly, wc):
@@ -262,11 +279,11 @@ def _solve_batch(law, kind, theta0, last0, weights, logs, log_y, mask, delta, pe
 
             H, (val, g) = jax.jacfwd(grad_aux, has_aux=True)(theta)
             return val, g, H
-        val, g, H = _sum_chunks(part, logs, log_y, mask, w)
+        val, g, H = _sum_chunks(part, *points(w))
         return jnp.where(jnp.isfinite(val), val, jnp.inf), g, H
 
     def fmany(thetas, w):
-        val = _sum_chunks(lambda lg, ly, wc: jax.vmap(lambda t: f(t, lg, ly, wc))(thetas), logs, log_y, mask, w)
+        val = _sum_chunks(lambda lg, ly, wc: jax.vmap(lambda t: f(t, lg, ly, wc))(thetas), *points(w))
         return jnp.where(jnp.isfinite(val), val, jnp.inf)
 
     def one_step(theta, fval, w, last):
@@ -297,37 +314,50 @@ def _solve_batch(law, kind, theta0, last0, weights, logs, log_y, mask, delta, pe
         new = jnp.where(better, cands[k], theta)
         return new, jnp.where(better, fc[k], fval), new - theta
 
+    per_start = None if weights is None else (weights if idx is None else (idx, weights))
     w_axis = None if weights is None else 0
     step_all = jax.vmap(one_step, in_axes=(0, 0, w_axis, 0))
-
-    def cond(state):
-        _, _, done, it, _ = state
-        return jnp.any(~done) & (it < max_iter)
+    f0 = jax.vmap(lambda t, w: fmany(t[None], w)[0], in_axes=(0, w_axis))(theta0, per_start)
 
     def body(state):
-        theta, fval, done, it, last = state
-        new_theta, new_f, step = step_all(theta, fval, weights, last)
-        gain = fval - new_f
-        newly_done = gain <= ftol * jnp.maximum(jnp.abs(fval), 1e-300)
-        theta = jnp.where(done[:, None], theta, new_theta)
-        fval = jnp.where(done, fval, new_f)
-        return theta, fval, done | newly_done, it + 1, jnp.where(done[:, None], last, step)
+        theta, fval, done, iters, last, slot, ptr = state
+        valid = slot < S
+        if B == S:  # slot i holds start i (or nothing): no gathers
+            def take(a):
+                return a
 
-    f0 = jax.vmap(lambda t, w: fmany(t[None], w)[0], in_axes=(0, w_axis))(theta0, weights)
-    S = theta0.shape[0]
-    init = (theta0, f0, ~jnp.isfinite(f0), jnp.asarray(0), last0)
+            def put(a, v):
+                return jnp.where(valid.reshape((-1,) + (1,) * (a.ndim - 1)), v, a)
+        else:
+            at = jnp.minimum(slot, S - 1)
 
-    # track per-start iteration counts alongside the loop state
-    def body_count(state):
-        inner, counts = state
-        done_before = inner[2]
-        inner = body(inner)
-        return inner, counts + jnp.where(done_before, 0, 1)
+            def take(a):
+                return a[at]
 
-    (theta, fval, done, _, last), counts = jax.lax.while_loop(
-        lambda s: cond(s[0]), body_count, (init, jnp.zeros(S, dtype=jnp.int32))
-    )
-    return theta, fval, counts, done, last
+            def put(a, v):
+                return a.at[slot].set(v, mode="drop")  # an empty slot (index S) writes nothing
+        th, fv, dn, it, ls = take(theta), take(fval), take(done), take(iters), take(last)
+        new_th, new_f, step = step_all(th, fv, jax.tree_util.tree_map(take, per_start), ls)
+        act = valid & ~dn
+        newly = (fv - new_f) <= ftol * jnp.maximum(jnp.abs(fv), 1e-300)
+        th, fv = jnp.where(act[:, None], new_th, th), jnp.where(act, new_f, fv)
+        ls, it, dn = jnp.where(act[:, None], step, ls), it + act, dn | (act & newly)
+        theta, fval, last, iters, done = put(theta, th), put(fval, fv), put(last, ls), put(iters, it), put(done, dn)
+        # refill: each finished (or empty) slot takes the next queued start, in queue order
+        free_slot = ~valid | dn | (it >= max_iter)
+        pos = ptr + jnp.cumsum(free_slot) - 1
+        load = free_slot & (pos < n_todo)
+        slot = jnp.where(load, queue[jnp.minimum(pos, S - 1)], jnp.where(free_slot, S, slot))
+        return theta, fval, done, iters, last, slot, ptr + jnp.sum(load)
+
+    def cond(state):
+        slot, ptr = state[5], state[6]
+        active = jnp.sum(slot < S)
+        return (active > 0) & ((ptr < n_todo) | (active > exit_active))
+
+    init = (theta0, f0, ~jnp.isfinite(f0), iters0, last0, slots0, jnp.minimum(n_todo, B))
+    theta, fval, done, iters, last, _, _ = jax.lax.while_loop(cond, body, init)
+    return theta, fval, iters, done, last
 
 
 def solve_multistart(
@@ -354,12 +384,56 @@ def solve_multistart(
     multiplies the loss of over-predicted points. `last_step` (S, P), a previous result's, continues
     its solves where they stopped (the steps ahead depend on it). Sums over points run in chunks sized by
     `plan_chunks`; a problem that cannot fit in memory is refused before anything is allocated.
+    Every start is stepped in every iteration until the last one stops: for many starts that
+    need very different numbers of iterations, `solve_queued` costs less.
     """
-    args = _solver_args(law, logs, log_y, starts, delta=delta, weights=weights, max_iter=max_iter, ftol=ftol,
-                        penalty=penalty, lower=lower, upper=upper, last_step=last_step)
+    S = int(np.shape(np.atleast_2d(starts))[0])
+    args = _solver_args(law, logs, log_y, starts, slots=S, delta=delta, weights=weights, max_iter=max_iter,
+                        ftol=ftol, penalty=penalty, lower=lower, upper=upper, last_step=last_step)
     theta, fval, counts, done, last = _call("solve", _solve_batch, law, kind, args)
     status = np.where(np.asarray(done), CONVERGED, MAX_ITER)
     return MultiStartResult(np.asarray(theta), np.asarray(fval), np.asarray(counts), status, np.asarray(last))
+
+
+#: starts in flight in `solve_queued`: from 16 up the cost per start-iteration is within ~10% of
+#: a 1,024-wide batch (distillation law, 744 points, `benchmarks/bench_distill.py`), and with a
+#: queue a wider batch buys nothing more; 16 and 1 serve the last, slowest starts
+QUEUE_SLOTS = (64, 16, 1)
+
+
+def solve_queued(law: Law, logs: dict, log_y, starts, *, delta: float, weights=None, max_iter: int = 200,
+                 ftol: float = 1e-10, kind: str = "huber-log", penalty: float = 1.0, lower=None, upper=None,
+                 last_step=None) -> MultiStartResult:
+    """`solve_multistart`, with at most QUEUE_SLOTS[0] starts in flight and the rest queued.
+
+    A batch iterates until its slowest start stops, and where a few starts creep for hundreds of
+    iterations while most stop within tens (the distillation law's flat valley) that wastes most
+    of the work. Here a start that finishes hands its slot to the next queued one, and once the
+    queue is empty and at most a quarter of the slots are busy, the remaining starts continue in
+    the next, smaller number of slots. Each start follows the same path as in `solve_multistart`
+    (its step depends only on its own state), so the results are the same; the cost is set by
+    the iterations each start needs. Three batch shapes are compiled per law, data and S.
+    """
+    th = np.array(np.atleast_2d(np.asarray(starts, dtype=np.float64)))
+    S = len(th)
+    last = np.zeros_like(th) if last_step is None else np.asarray(last_step, dtype=np.float64).reshape(th.shape)
+    iters = np.zeros(S, dtype=np.int64)
+    done = np.zeros(S, dtype=bool)
+    obj = np.full(S, np.inf)
+    todo = np.arange(S)
+    first = min(S, QUEUE_SLOTS[0])
+    levels = [first] + [b for b in QUEUE_SLOTS if b < first]
+    for i, B in enumerate(levels):
+        exit_active = B // 4 if i + 1 < len(levels) else 0
+        args = _solver_args(law, logs, log_y, th, slots=B, todo=todo, iters=iters, exit_active=exit_active,
+                            delta=delta, weights=weights, max_iter=max_iter, ftol=ftol, penalty=penalty,
+                            lower=lower, upper=upper, last_step=last)
+        t, f, it, dn, ls = (np.asarray(a) for a in _call("solve", _solve_batch, law, kind, args))
+        th[todo], obj[todo], iters[todo], done[todo], last[todo] = t[todo], f[todo], it[todo], dn[todo], ls[todo]
+        todo = todo[~done[todo] & (iters[todo] < max_iter)]
+        if not len(todo):
+            break
+    return MultiStartResult(th, obj, iters, np.where(done, CONVERGED, MAX_ITER), last)
 
 
 def prepare_multistart(law: Law, logs: dict, log_y, n_starts: int, *, delta: float, weights=None,
@@ -374,14 +448,17 @@ def prepare_multistart(law: Law, logs: dict, log_y, n_starts: int, *, delta: flo
         return
     from .._jax import prepare_call
 
-    args = _solver_args(law, logs, log_y, np.zeros((n_starts, law.n_params)), delta=delta, weights=weights,
-                        max_iter=max_iter, ftol=ftol, penalty=penalty, lower=lower, upper=upper)
+    args = _solver_args(law, logs, log_y, np.zeros((n_starts, law.n_params)), slots=n_starts, delta=delta,
+                        weights=weights, max_iter=max_iter, ftol=ftol, penalty=penalty, lower=lower, upper=upper)
     prepare_call(partial(_solve_batch, law, kind), args, code=_code(law, kind, "solve"))
 
 
-def _solver_args(law: Law, logs: dict, log_y, starts, *, delta, weights, max_iter, ftol, penalty, lower, upper,
-                 last_step=None):
-    """The arguments of `_solve_batch` after `law`: chunked, padded numpy arrays and 0-d scalars."""
+def _solver_args(law: Law, logs: dict, log_y, starts, *, slots: int, delta, weights, max_iter, ftol, penalty, lower,
+                 upper, last_step=None, todo=None, iters=None, exit_active: int = 0):
+    """The arguments of `_solve_batch` after `law`: chunked, padded numpy arrays and 0-d scalars.
+
+    `todo` (default: every start) are the rows to solve, in order; `slots` of them are in flight.
+    """
     from .._jax import enable_compile_cache, x64
 
     x64()
@@ -389,23 +466,63 @@ def _solver_args(law: Law, logs: dict, log_y, starts, *, delta, weights, max_ite
     S = int(np.shape(np.atleast_2d(starts))[0])
     n = int(np.shape(log_y)[0])
     per_start = weights is not None and np.ndim(weights) == 2
-    chunk, n_chunks = plan_chunks(n, S, law.n_params, per_batch_weights=per_start, n_inputs=len(logs),
-                                  what=f"fit of {law.name!r}")
+    plan = partial(plan_chunks, n_batch=slots, P=law.n_params, weight_rows=S if per_start else 0, n_inputs=len(logs),
+                   what=f"fit of {law.name!r}")
+    chunk, n_chunks = plan(n)  # refuses what cannot fit before anything is allocated
+    sparse = _compressed(weights) if per_start else None
+    if sparse is not None:
+        chunk, n_chunks = plan(sparse[0].shape[1])
     starts = np.atleast_2d(np.asarray(starts, dtype=np.float64))
-    jlogs, ly, mask = _chunked(logs, log_y, chunk, n_chunks)
-    if weights is None:
-        w = None
-    elif per_start:
-        w = _weights_chunked(weights, chunk, n_chunks)
-    else:  # one weighting for all starts: it replaces the padding mask
-        w = None
-        mask = _weights_chunked(np.asarray(weights, dtype=np.float64)[None], chunk, n_chunks)[0]
+    idx = None
+    if sparse is not None:  # each start's own points: flat data, per-start indices and weights
+        jlogs = {k: np.asarray(v, dtype=np.float64) for k, v in logs.items()}
+        ly, mask = np.asarray(log_y, dtype=np.float64), None
+        idx = _weights_chunked(sparse[0], chunk, n_chunks).astype(np.int32)
+        w = _weights_chunked(sparse[1], chunk, n_chunks)
+    else:
+        jlogs, ly, mask = _chunked(logs, log_y, chunk, n_chunks)
+        if weights is None:
+            w = None
+        elif per_start:
+            w = _weights_chunked(weights, chunk, n_chunks)
+        else:  # one weighting for all starts: it replaces the padding mask
+            w = None
+            mask = _weights_chunked(np.asarray(weights, dtype=np.float64)[None], chunk, n_chunks)[0]
     lower = np.asarray(law.lower if lower is None else lower, dtype=np.float64)
     upper = np.asarray(law.upper if upper is None else upper, dtype=np.float64)
     starts = np.clip(starts, lower, upper)
     f64 = np.float64  # scalars as 0-d arrays of fixed dtype: one trace whatever their values
     last = np.zeros_like(starts) if last_step is None else np.asarray(last_step, dtype=np.float64).reshape(starts.shape)
-    return starts, last, w, jlogs, ly, mask, f64(delta), f64(penalty), lower, upper, f64(ftol), np.int64(max_iter)
+    todo = np.arange(S) if todo is None else np.asarray(todo)
+    queue = np.full(S, S, dtype=np.int32)
+    queue[: len(todo)] = todo
+    if slots == S:  # every start in its own slot (the solver's no-gather path): slot i holds start i
+        slots0 = np.full(S, S, dtype=np.int32)
+        slots0[todo] = todo
+    else:
+        slots0 = queue[:slots].copy()
+    iters = np.zeros(S, dtype=np.int32) if iters is None else np.asarray(iters, dtype=np.int32)
+    return (starts, last, iters, queue, slots0, w, idx, jlogs, ly, mask, f64(delta), f64(penalty), lower, upper, f64(ftol),
+            np.int64(max_iter), np.int64(len(todo)), np.int64(exit_active))
+
+
+def _compressed(weights):
+    """(indices, weights), each (S, m): every start's points of nonzero weight, in file order, padded
+    with zero-weight points to the largest count m; None when that saves under a fifth of the points.
+
+    A bootstrap resample leaves ~1/e of the points out (weight 0), and the solver's cost is the
+    points it sums, so each resample is solved on its own points only. m is rounded up to a
+    multiple of ~n/8 (at least 8), so that chunks of resamples share a compiled shape.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    n = w.shape[1]
+    nonzero = w != 0
+    granule = max(8, 1 << (max(n // 8, 1).bit_length() - 1))
+    m = -(-max(int(nonzero.sum(axis=1).max(initial=0)), 1) // granule) * granule
+    if m > 0.8 * n:
+        return None
+    idx = np.argsort(~nonzero, axis=1, kind="stable")[:, :m]  # nonzero first, each group in file order
+    return idx, np.take_along_axis(w, idx, axis=1)
 
 
 def grid_objectives(law: Law, logs: dict, log_y, grid, *, delta: float, chunk: int | None = None,
@@ -422,7 +539,7 @@ def grid_objectives(law: Law, logs: dict, log_y, grid, *, delta: float, chunk: i
     grid = np.asarray(grid, dtype=np.float64)
     n = int(np.shape(log_y)[0])
     per_pair = 8 * 6  # objective values only: no derivatives, a few fused temporaries
-    pts, n_chunks = plan_chunks(n, 1, law.n_params, per_batch_weights=False, n_inputs=len(logs),
+    pts, n_chunks = plan_chunks(n, 1, law.n_params, n_inputs=len(logs),
                                 what=f"grid search of {law.name!r}")
     if chunk is None:
         chunk = 1
