@@ -11,8 +11,8 @@ from the published supervised law, so sections 1-3 time the distillation stage a
               the same grid (the paper's procedure on a reduced grid; its time per start is
               extrapolated to all 216,000). Our optimum must be at least as good.
   3. boot   : K resamples, each solved from the fit's BOOT_STARTS leading optima, best kept
-              (multistart_bootstrap: the unfinished starts continue in rounds, `solve_rounds`) vs
-              the reference path, one batch per chunk iterated until its slowest start stops
+              (multistart_bootstrap: queued starts, each resample on its own points, `solve_queued`) vs
+              the reference path, one batch per chunk on every point, iterated until its slowest start stops
               (for K <= --ref-max); both from the same resamples, with their quantiles compared.
   4. cli    : whole-process `scalelaw fit <file> --law distill` (warm and empty compile cache)
               next to the floor `python -c "import jax.numpy as jnp; jnp.zeros(1)"`.
@@ -145,20 +145,26 @@ def bench_search(students, logs, log_y, l_sup, starts, n_brute: int, seed: int):
 
 
 def reference_bootstrap(logs, log_y, leads, *, delta: float, n_boot: int, seed: int, chunk: int = 200):
-    """The reference path: each chunk's resamples x leads in one batch of `solve_multistart`,
-    iterated until the slowest start stops or MAX_ITER; best lead per resample."""
+    """The reference path: each chunk's resamples x leads in one batch of `solve_multistart`, summed
+    over every point (zero-weight ones included), iterated until the slowest start stops or
+    MAX_ITER; best lead per resample."""
+    import scalelaw.fit.solver as solver
     from scalelaw.fit import solve_multistart
     from scalelaw.fit.core import resample_counts
     from scalelaw.fit.distill import MAX_ITER
     from scalelaw.laws.busbridge import DISTILL
 
     rng, k, out = np.random.default_rng(seed), len(leads), []
-    for i in range(0, n_boot, chunk):
-        w = resample_counts(rng, min(chunk, n_boot - i), len(log_y))
-        res = solve_multistart(DISTILL, logs, log_y, np.tile(leads, (len(w), 1)), delta=delta,
-                               weights=np.repeat(w, k, axis=0), max_iter=MAX_ITER)
-        obj = np.where(np.isfinite(res.objectives), res.objectives, np.inf).reshape(len(w), k)
-        out.append(res.thetas[np.arange(len(w)) * k + np.argmin(obj, axis=1)])
+    compressed, solver._compressed = solver._compressed, lambda weights: None
+    try:
+        for i in range(0, n_boot, chunk):
+            w = resample_counts(rng, min(chunk, n_boot - i), len(log_y))
+            res = solve_multistart(DISTILL, logs, log_y, np.tile(leads, (len(w), 1)), delta=delta,
+                                   weights=np.repeat(w, k, axis=0), max_iter=MAX_ITER)
+            obj = np.where(np.isfinite(res.objectives), res.objectives, np.inf).reshape(len(w), k)
+            out.append(res.thetas[np.arange(len(w)) * k + np.argmin(obj, axis=1)])
+    finally:
+        solver._compressed = compressed
     return np.concatenate(out)
 
 
@@ -188,7 +194,7 @@ def bench_bootstrap(fit, logs, log_y, starts, ks, ref_max: int) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         leads, t_leads = _timed(leading_optima, fit, logs, log_y, starts, k=BOOT_STARTS)
-        print(f"boot  : {len(leads)} leading optima found in {t_leads:.1f} s (rounds)")
+        print(f"boot  : {len(leads)} leading optima found in {t_leads:.1f} s (queued)")
         for n_boot in ks:
             ours, t_ours = _timed(multistart_bootstrap, logs, log_y, leads, delta=delta, n_boot=n_boot, seed=0)
             line = (f"boot  : {n_boot} resamples x {len(leads)} leads: ours {t_ours:.1f} s ({t_ours / n_boot:.3f} s per "
