@@ -399,33 +399,37 @@ def fit_law(
     theta, best = polish.thetas[b], float(polish.objectives[b])
     # relative tolerance, with an absolute floor for (near-)exact data whose optimum is ~0
     n_best = int(np.sum(objectives <= best * (1 + SAME_OPTIMUM) + 1e-12 * delta**2 * n))
-    status = STATUS_NAMES[int(polish.status[b])]
-    notes = _diagnose(law, runs, logs, theta, n_best, box)
-    if any(n.startswith("at bound") for n in notes):
-        status = "at-bound"
-    if status == "max-iter":
-        notes.append(f"the best start stopped at the iteration limit ({max_iter}) before converging")
-    for msg in notes:
+    fit = fit_result(
+        law, spec, runs, logs, log_y, theta, best, status=int(polish.status[b]), n_starts=len(starts), n_best=n_best,
+        iterations=int(race.iterations[lead[b]] + polish.iterations[b]),  # last race stage + polish
+        delta=delta, max_iter=max_iter,
+        settings={"delta": delta, "delta_continuation": deltas, "n_starts": len(starts), "grid_size": grid_size,
+                  "race_iter": race_iter, "n_polish": len(lead), "max_iter": max_iter, "seed": seed,
+                  "race_rows": len(r_y)},
+    )
+    for msg in fit.warnings:
         warnings.warn(f"{law.name}: {msg}", ScalelawWarning, stacklevel=2)
+    return fit
+
+
+def fit_result(law: Law, spec: FitSpec, runs: Runs, logs: dict, log_y, theta, objective: float, *, status: int,
+               n_starts: int, n_best: int, iterations: int, delta: float, max_iter: int, settings: dict) -> FitResult:
+    """The FitResult of an optimum `theta` found by a search: diagnostics (bounds, distinct sizes,
+    starts at the optimum, the iteration limit), residuals and the data's description. Warns of
+    nothing: the caller shows `.warnings`."""
+    box = spec_box(law, spec)
+    notes = _diagnose(law, runs, logs, theta, n_best, box)
+    name = STATUS_NAMES[status]
+    if any(n.startswith("at bound") for n in notes):
+        name = "at-bound"
+    if name == "max-iter":
+        notes.append(f"the best start stopped at the iteration limit ({max_iter}) before converging")
     resid = log_y - np.log(law.predict(theta, **{k: np.exp(v) for k, v in logs.items()}))
     return FitResult(
-        law=law,
-        theta=theta,
-        objective=best,
-        n_points=n,
-        n_starts=len(starts),
-        n_best=n_best,
-        iterations=int(race.iterations[lead[b]] + polish.iterations[b]),  # last race stage + polish
-        status=status,
-        warnings=tuple(notes),
-        delta=delta,
-        spec=spec,
-        data=_data_meta(runs, logs),
-        settings={
-            "delta": delta, "delta_continuation": deltas, "n_starts": len(starts), "grid_size": grid_size, "race_iter": race_iter,
-            "n_polish": len(lead), "max_iter": max_iter, "seed": seed, "race_rows": len(r_y),
-            "residual_sd": float(np.std(resid)), "log_residuals": resid.tolist(),
-        },
+        law=law, theta=np.asarray(theta, dtype=np.float64), objective=float(objective), n_points=len(log_y),
+        n_starts=n_starts, n_best=n_best, iterations=iterations, status=name, warnings=tuple(notes), delta=delta,
+        spec=spec, data=_data_meta(runs, logs),
+        settings=dict(settings, residual_sd=float(np.std(resid)), log_residuals=resid.tolist()),
     )
 
 

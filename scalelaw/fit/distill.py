@@ -266,11 +266,10 @@ def search_students(students: Runs, logs: dict, log_y: np.ndarray, l_sup: np.nda
     The student law has a long, nearly flat valley (with the D_S term small, only A'^gamma' and
     alpha' gamma' are pinned down), along which the Newton steps creep; the final polish runs up to
     VALLEY_ITER iterations from the best point. Polishes queue their starts (`solve_queued`), so a start
-    that creeps does not keep the converged ones iterating. The fit is built by the engine
-    (`fit_law`) from the winner; the engine's warnings are re-emitted once, for the final fit.
+    that creeps does not keep the converged ones iterating. The winner becomes a fit with the
+    engine's diagnostics (`core.fit_result`); its warnings are shown once.
     """
-    from . import fit_law
-    from .core import SAME_OPTIMUM
+    from .core import SAME_OPTIMUM, continuation, fit_result
 
     survivors, race_iters = race(logs, log_y, starts, delta=delta)
     polish = solve_queued(DISTILL, logs, log_y, survivors, delta=delta, max_iter=MAX_ITER)
@@ -279,19 +278,14 @@ def search_students(students: Runs, logs: dict, log_y: np.ndarray, l_sup: np.nda
     # as the engine counts starts that reached the optimum: relative tolerance, absolute floor
     n_best = int(np.sum(obj <= obj[b] * (1 + SAME_OPTIMUM) + 1e-12 * delta**2 * len(log_y)))
     valley = solve_queued(DISTILL, logs, log_y, polish.thetas[b : b + 1], delta=delta, max_iter=VALLEY_ITER)
-    theta = valley.thetas[0] if valley.objectives[0] < obj[b] else polish.thetas[b]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = fit_law(DISTILL, students, starts=theta[None, :], n_polish=1, max_iter=MAX_ITER, delta=delta,
-                      extra_inputs={"L_sup": l_sup})
-    # the engine saw one start; the count of starts at the optimum is the polish's
-    notes = [m for m in fit.warnings if not m.startswith("only one start")]
-    if n_best == 1:
-        notes.append("only one start reached the best objective; the optimum may not be global (try more starts)")
-    fit = dataclasses.replace(
-        fit, n_starts=len(starts), n_best=n_best, warnings=tuple(notes),
-        iterations=int(race_iters[b] + polish.iterations[b] + valley.iterations[0] + fit.iterations),
-        settings=dict(fit.settings, n_starts=len(starts), n_polish=N_POLISH, max_iter=MAX_ITER, valley_iter=VALLEY_ITER),
+    best, i = (valley, 0) if valley.objectives[0] < obj[b] else (polish, b)
+    fit = fit_result(
+        DISTILL, FitSpec(law=DISTILL.name, delta=delta), students, logs, log_y, best.thetas[i], float(best.objectives[i]),
+        status=int(best.status[i]), n_starts=len(starts), n_best=n_best,
+        iterations=int(race_iters[b] + polish.iterations[b] + valley.iterations[0]), delta=delta,
+        max_iter=VALLEY_ITER if best is valley else MAX_ITER,
+        settings={"delta": delta, "delta_continuation": continuation(delta), "n_starts": len(starts),
+                  "race_iter": RACE_ITER, "n_polish": N_POLISH, "max_iter": MAX_ITER, "valley_iter": VALLEY_ITER},
     )
     for msg in fit.warnings:
         warnings.warn(f"{DISTILL.name}: {msg}", ScalelawWarning, stacklevel=3)

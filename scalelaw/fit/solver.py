@@ -396,8 +396,9 @@ def solve_multistart(
 
 
 #: starts in flight in `solve_queued`: from 16 up the cost per start-iteration is within ~10% of
-#: a 1,024-wide batch (distillation law, 744 points, `benchmarks/bench_distill.py`), and with a
-#: queue a wider batch buys nothing more; 16 and 1 serve the last, slowest starts
+#: a 1,024-wide batch (distillation law, 744 points), and with a queue a wider batch buys nothing
+#: more; 16 and then 1 serve the last, slowest starts (a 16-wide batch with 8 busy costs what one
+#: start at a time costs)
 QUEUE_SLOTS = (64, 16, 1)
 
 
@@ -409,22 +410,31 @@ def solve_queued(law: Law, logs: dict, log_y, starts, *, delta: float, weights=N
     A batch iterates until its slowest start stops, and where a few starts creep for hundreds of
     iterations while most stop within tens (the distillation law's flat valley) that wastes most
     of the work. Here a start that finishes hands its slot to the next queued one, and once the
-    queue is empty and at most a quarter of the slots are busy, the remaining starts continue in
-    the next, smaller number of slots. Each start follows the same path as in `solve_multistart`
-    (its step depends only on its own state), so the results are the same; the cost is set by
-    the iterations each start needs. Three batch shapes are compiled per law, data and S.
+    queue is empty and at most half of the slots are busy, the remaining starts continue in the
+    next, smaller number of slots. Each start follows the same path as in `solve_multistart`
+    (its step depends only on its own state), to rounding: batches of another width round in
+    other last bits, which along the distillation law's flat valley can grow into another
+    stopping point (`benchmarks/bench_distill.py` compares the bootstraps). The cost is set by
+    the iterations each start needs. The rows are padded to a multiple of 16 (padding is never
+    solved), so solves of 1 to 16 starts share their compiled shapes.
     """
     th = np.array(np.atleast_2d(np.asarray(starts, dtype=np.float64)))
-    S = len(th)
+    n_starts = len(th)
     last = np.zeros_like(th) if last_step is None else np.asarray(last_step, dtype=np.float64).reshape(th.shape)
+    S = -(-n_starts // 16) * 16
+    th, last = (np.concatenate([a, np.repeat(a[:1], S - n_starts, axis=0)]) for a in (th, last))
+    if weights is not None and np.ndim(weights) == 2:
+        weights = np.concatenate([weights, np.repeat(weights[:1], S - n_starts, axis=0)])
     iters = np.zeros(S, dtype=np.int64)
     done = np.zeros(S, dtype=bool)
     obj = np.full(S, np.inf)
-    todo = np.arange(S)
+    todo = np.arange(n_starts)
     first = min(S, QUEUE_SLOTS[0])
     levels = [first] + [b for b in QUEUE_SLOTS if b < first]
     for i, B in enumerate(levels):
-        exit_active = B // 4 if i + 1 < len(levels) else 0
+        exit_active = B // 2 if i + 1 < len(levels) else 0
+        if len(todo) <= exit_active:  # this many go straight to the next level
+            continue
         args = _solver_args(law, logs, log_y, th, slots=B, todo=todo, iters=iters, exit_active=exit_active,
                             delta=delta, weights=weights, max_iter=max_iter, ftol=ftol, penalty=penalty,
                             lower=lower, upper=upper, last_step=last)
@@ -433,7 +443,8 @@ def solve_queued(law: Law, logs: dict, log_y, starts, *, delta: float, weights=N
         todo = todo[~done[todo] & (iters[todo] < max_iter)]
         if not len(todo):
             break
-    return MultiStartResult(th, obj, iters, np.where(done, CONVERGED, MAX_ITER), last)
+    k = slice(0, n_starts)
+    return MultiStartResult(th[k], obj[k], iters[k], np.where(done, CONVERGED, MAX_ITER)[k], last[k])
 
 
 def prepare_multistart(law: Law, logs: dict, log_y, n_starts: int, *, delta: float, weights=None,
