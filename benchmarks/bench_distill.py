@@ -61,7 +61,7 @@ def main() -> None:
     print(f"{len(log_y)} students from {args.data}")
 
     starts = bench_grid(logs, log_y)
-    fit = bench_search(students, logs, log_y, l_sup, starts, args.brute_starts, args.seed)
+    fit = bench_search(students, logs, log_y, starts, args.brute_starts, args.seed)
     ks = [int(k) for k in args.boot.split(",") if k.strip()]
     if ks:
         bench_bootstrap(fit, logs, log_y, starts, ks, args.ref_max)
@@ -98,7 +98,7 @@ def bench_grid(logs, log_y):
     return grid[top_ours]
 
 
-def bench_search(students, logs, log_y, l_sup, starts, n_brute: int, seed: int):
+def bench_search(students, logs, log_y, starts, n_brute: int, seed: int):
     import jax
     import jax.numpy as jnp
     from scipy.optimize import minimize
@@ -110,7 +110,7 @@ def bench_search(students, logs, log_y, l_sup, starts, n_brute: int, seed: int):
     delta = DISTILL.default_delta
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit, t_solve = _timed(search_students, students, logs, log_y, l_sup, starts, delta=delta)
+        fit, t_solve = _timed(search_students, students, logs, log_y, starts, delta=delta)
     best = fit.objective
     print(f"search: solver from the best {N_REFINE}: {t_solve:.1f} s incl. JIT; best objective {best:.12e} reached by "
           f"{fit.n_best} starts; status {fit.status}")

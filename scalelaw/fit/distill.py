@@ -231,7 +231,7 @@ def fit_distill(
     l_sup = sup_fit.predict(N=students.column("N"), D=students.column("D"))
     logs, log_y = student_logs(students, l_sup)
     starts = grid_starts(logs, log_y, delta=delta)
-    fit = search_students(students, logs, log_y, l_sup, starts, delta=delta)
+    fit = search_students(students, logs, log_y, starts, delta=delta)
     settings = dict(fit.settings, grid_size=len(DISTILL.grid()), search=SEARCH_NOTE,
                     supervised_law=sup_law.name, n_students=len(students), n_supervised=len(sup_runs))
     fit = dataclasses.replace(fit, supervised=sup_fit, settings=settings)
@@ -260,7 +260,7 @@ def race(logs: dict, log_y: np.ndarray, starts: np.ndarray, *, delta: float) -> 
     return survivors, iters
 
 
-def search_students(students: Runs, logs: dict, log_y: np.ndarray, l_sup: np.ndarray, starts: np.ndarray, *, delta: float):
+def search_students(students: Runs, logs: dict, log_y: np.ndarray, starts: np.ndarray, *, delta: float):
     """Race + polish from the screened starts, then a long polish of the winner.
 
     The student law has a long, nearly flat valley (with the D_S term small, only A'^gamma' and
@@ -317,7 +317,7 @@ def leading_optima(fit, logs: dict, log_y: np.ndarray, starts: np.ndarray, *, k:
 
 
 def _best_of_starts(logs, log_y, leads: np.ndarray, weights: np.ndarray, *, delta: float):
-    """Solve each weighting (R, n) from every lead, all R x k in one batch; (thetas (R, P), number
+    """Solve each weighting (R, n) from every lead, all R x k queued together; (thetas (R, P), number
     not converged)."""
     from .solver import CONVERGED
 
