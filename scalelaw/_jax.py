@@ -51,9 +51,11 @@ def source_digest(*files) -> str:
     """SHA-256 over the bytes of source files: names the code a traced function runs."""
     import hashlib
 
+    from pathlib import Path
+
     h = hashlib.sha256()
     for f in files:
-        h.update(open(f, "rb").read())
+        h.update(Path(f).read_bytes())
     return h.hexdigest()
 
 

@@ -203,3 +203,20 @@ def test_python_api_keeps_kernels_and_traces_in_the_persistent_cache(tmp_path):
     off = tmp_path / "off"
     third, _ = _api_fit(off, {"SCALELAW_NO_JAX_CACHE": "1"})
     assert third == first and not off.exists()
+
+
+def test_code_digests_close_their_files():
+    """The trace cache digests the solver and law sources on every first fit; an unclosed file there
+    is a ResourceWarning that the demo's report would list as a fit warning."""
+    import gc
+    import warnings
+
+    from scalelaw._jax import source_digest
+    from scalelaw.laws import code_digest
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        source_digest(__file__)
+        code_digest()
+        gc.collect()
+    assert not [w for w in seen if issubclass(w.category, ResourceWarning)]
