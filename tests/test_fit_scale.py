@@ -27,14 +27,27 @@ def _write_chinchilla(path: Path, n: int, seed: int = 1, noise: float = 0.01) ->
     np.savetxt(path, np.column_stack([N, D, L]), delimiter=",", header="N,D,loss", comments="", fmt="%.10g")
 
 
+#: runs the CLI and, at exit, writes the process's own peak RSS (VmHWM, kB) to $PEAK_FILE. Not
+#: wait4's ru_maxrss: a child's high-water mark carries over fork + exec from its parent, and this
+#: parent (pytest, with JAX and the suite's kernels loaded) is itself well over a gigabyte.
+_PEAK_WRAPPER = """
+import atexit, os, runpy, sys
+def _peak():
+    with open('/proc/self/status') as f, open(os.environ['PEAK_FILE'], 'w') as out:
+        out.write(next(line for line in f if line.startswith('VmHWM')).split()[1])
+atexit.register(_peak)
+sys.argv = ['scalelaw'] + sys.argv[1:]
+runpy.run_module('scalelaw.cli', run_name='__main__', alter_sys=True)
+"""
+
+
 def _run(args, env=None):
-    """Run `scalelaw` as a whole process; (completed process, its peak RSS in MB)."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        p = subprocess.Popen([sys.executable, "-m", "scalelaw.cli", *args], stdout=out, stderr=err, cwd=ROOT,
-                             env=dict(os.environ, **(env or {})))
-        _, status, ru = os.wait4(p.pid, 0)
-        out.seek(0), err.seek(0)
-        return os.waitstatus_to_exitcode(status), out.read(), err.read(), ru.ru_maxrss / 1024
+    """Run `scalelaw` as a whole process; (exit code, stdout, stderr, its own peak RSS in MB)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        peak = Path(tmp) / "peak"
+        p = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, *args], capture_output=True, text=True, cwd=ROOT,
+                           env=dict(os.environ, PEAK_FILE=str(peak), **(env or {})))
+        return p.returncode, p.stdout, p.stderr, int(peak.read_text()) / 1024 if peak.exists() else float("nan")
 
 
 def test_20k_rows_fit_in_bounded_memory_and_recover_the_truth(tmp_path):
