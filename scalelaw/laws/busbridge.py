@@ -33,47 +33,6 @@ def sup_log_predict(theta, logs):
     return jnp.logaddexp(e, gamma * log_power_sum(a, b, alpha, beta, logs["N"], logs["D"]))
 
 
-def sup_log_derivatives(theta, logs):
-    """(log L (n,), its gradient (n, P), curvature) of `sup_log_predict`, in closed form.
-
-    With p = log(A/N^alpha + B/D^beta), q = the N term's share of it and s = gamma p, log L =
-    logaddexp(e, s), so with pi = sigmoid(s - e) (the power term's share of L) the gradient is
-    (1 - pi) grad e + pi grad s and the per-point Hessian is pi (1 - pi) r r^T + pi Hess s, r =
-    grad s - grad e. Hess s is gamma q (1 - q) v v^T in (a, b, alpha, beta), v = grad(t1 - t2),
-    plus the cross terms d grad p / d gamma. `curvature(c)` = sum_i c_i * Hessian_i.
-    `tests/test_fit_engine.py` checks it against jax autodiff.
-    """
-    import jax
-
-    a, b, e, alpha, beta, gamma = theta
-    lN, lD = logs["N"], logs["D"]
-    t1, t2 = a - alpha * lN, b - beta * lD
-    p = jnp.logaddexp(t1, t2)
-    q = jax.nn.sigmoid(t1 - t2)
-    s = gamma * p
-    f = jnp.logaddexp(e, s)
-    pi = jax.nn.sigmoid(s - e)
-    one, zero = jnp.ones_like(lN), jnp.zeros_like(lN)
-    dp = jnp.stack([q, 1 - q, -q * lN, -(1 - q) * lD], axis=-1)  # d p / d(a, b, alpha, beta)
-    r = jnp.stack([gamma * dp[:, 0], gamma * dp[:, 1], -one, gamma * dp[:, 2], gamma * dp[:, 3], p], axis=-1)
-    grad_e = jnp.stack([zero, zero, one, zero, zero, zero], axis=-1)
-    J = grad_e + pi[:, None] * r
-    v = jnp.stack([one, -one, -lN, lD], axis=-1)  # d(t1 - t2) / d(a, b, alpha, beta)
-    power_idx = np.array([0, 1, 3, 4])
-
-    def curvature(c):
-        c = jnp.asarray(c)
-        d = c * pi
-        outer = r.T @ ((d * (1 - pi))[:, None] * r)
-        power = gamma * (v.T @ ((d * q * (1 - q))[:, None] * v))  # (4, 4)
-        cross = dp.T @ d  # (4,): d^2 s / d gamma d(a, b, alpha, beta)
-        hs = jnp.zeros((6, 6), dtype=outer.dtype)
-        hs = hs.at[np.ix_(power_idx, power_idx)].set(power).at[5, power_idx].set(cross).at[power_idx, 5].set(cross)
-        return outer + hs
-
-    return f, J, curvature
-
-
 def sup_grid() -> np.ndarray:
     """Chinchilla's grid (LAWS.md §1) crossed with four values of gamma."""
     from .chinchilla import GRID_AXES
@@ -100,7 +59,6 @@ CHINCHILLA_GAMMA = Law(
     params=SUP_PARAMS,
     inputs=("N", "D"),
     log_predict=sup_log_predict,
-    log_derivatives=sup_log_derivatives,
     grid=sup_grid,
     lower=(-30.0, -30.0, -10.0, 0.0, 0.0, 0.05),
     upper=(80.0, 80.0, 5.0, 5.0, 5.0, 5.0),
