@@ -214,34 +214,3 @@ def test_prediction_interval_wider_than_confidence_band():
     assert np.all(hi_p - lo_p > hi_c - lo_c)
     # the prediction band reflects the ~1% scatter of new runs around the curve
     assert np.all((hi_p - lo_p) / mid > 0.02)
-
-
-@pytest.mark.parametrize("where", ["epoch", "grid"])
-def test_chinchilla_closed_form_derivatives_match_autodiff(where):
-    """The closed-form value, gradient and weighted per-point Hessian sum that the solver's Newton
-    step uses (`Law.log_derivatives`) equal jax autodiff of `log_predict`, at Epoch's optimum and at
-    random points of the grid's span (where each term in turn dominates)."""
-    import jax
-    import jax.numpy as jnp
-
-    from scalelaw._jax import x64
-
-    x64()
-    law = get_law("chinchilla")
-    rng = np.random.default_rng(7)
-    n = 80
-    logs = {"N": jnp.asarray(np.log(rng.uniform(1e7, 1e11, n))), "D": jnp.asarray(np.log(rng.uniform(1e9, 1e13, n)))}
-    if where == "epoch":
-        thetas = [law.from_natural(EPOCH)]
-    else:
-        g = law.grid()
-        thetas = rng.uniform(g.min(axis=0), g.max(axis=0), size=(5, law.n_params))
-    c = jnp.asarray(rng.normal(size=n))
-    for theta in thetas:
-        theta = jnp.asarray(theta)
-        f, J, curvature = law.log_derivatives(theta, logs)
-        np.testing.assert_allclose(f, law.log_predict(theta, logs), rtol=1e-14)
-        J_ad = jax.jacfwd(law.log_predict)(theta, logs)
-        np.testing.assert_allclose(J, J_ad, rtol=1e-10, atol=1e-12 * np.abs(J_ad).max())
-        H_ad = jax.hessian(lambda t: jnp.sum(c * law.log_predict(t, logs)))(theta)
-        np.testing.assert_allclose(curvature(c), H_ad, rtol=1e-10, atol=1e-12 * np.abs(H_ad).max())

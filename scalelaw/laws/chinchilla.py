@@ -20,41 +20,6 @@ def log_predict(theta, logs):
     return logsumexp(*jnp.broadcast_arrays(a - alpha * logs["N"], b - beta * logs["D"], e + 0.0 * logs["N"]))
 
 
-def log_derivatives(theta, logs):
-    """(log L (n,), its gradient (n, P), curvature) of `log_predict`, in closed form.
-
-    With z = (a - alpha log N, b - beta log D, e) and p = softmax(z) (each term's share of L), the
-    gradient in (a, b, e, alpha, beta) is (p1, p2, p0, -p1 log N, -p2 log D), and the Hessian of
-    a log-sum-exp of terms linear in theta is M^T diag(p) M - grad grad^T, where M maps theta to
-    z. `curvature(c)` = sum_i c_i * Hessian_i: one weighted sum of seven per-point columns and one
-    outer product, where automatic differentiation takes P passes through the law per point.
-    `tests/test_fit_engine.py` checks it against jax autodiff.
-    """
-    a, b, e, alpha, beta = theta
-    lN, lD = logs["N"], logs["D"]
-    z1, z2 = a - alpha * lN, b - beta * lD
-    z0 = e + 0.0 * lN
-    f = logsumexp(z1, z2, z0)
-    p1, p2, p0 = jnp.exp(z1 - f), jnp.exp(z2 - f), jnp.exp(z0 - f)
-    J = jnp.stack([p1, p2, p0, -p1 * lN, -p2 * lD], axis=-1)
-
-    # the seven weighted sums the per-point M^T diag(p) M needs: J's columns and two more
-    cols = jnp.concatenate([J, jnp.stack([p1 * lN * lN, p2 * lD * lD], axis=-1)], axis=-1)
-
-    def curvature(c):
-        c = jnp.asarray(c)
-        s1, s2, s0, s1n, s2d, s1nn, s2dd = c @ cols
-        zero = jnp.zeros_like(s1)
-        M = jnp.stack([jnp.stack([s1, zero, zero, s1n, zero]),
-                       jnp.stack([zero, s2, zero, zero, s2d]),
-                       jnp.stack([zero, zero, s0, zero, zero]),
-                       jnp.stack([s1n, zero, zero, s1nn, zero]),
-                       jnp.stack([zero, s2d, zero, zero, s2dd])])
-        return M - J.T @ (c[:, None] * J)
-
-    return f, J, curvature
-
-
 #: axes of the 4,500-start grid of Hoffmann et al. / Epoch (LAWS.md §1), in fit space
 GRID_AXES = {
     "a": np.arange(0, 30, 5.0),
@@ -88,7 +53,6 @@ CHINCHILLA = Law(
     params=PARAMS,
     inputs=("N", "D"),
     log_predict=log_predict,
-    log_derivatives=log_derivatives,
     grid=grid,
     lower=(-30.0, -30.0, -10.0, 0.0, 0.0),
     upper=(80.0, 80.0, 5.0, 5.0, 5.0),
