@@ -244,11 +244,12 @@ def _solve_batch(law, kind, theta0, last0, iters0, queue, slots0, weights, idx, 
     batch is never held up by its slowest start. The loop ends when every queued start is finished,
     or when the queue is empty and at most `exit_active` starts are still running (the caller
     continues those in fewer slots). A start's path depends only on its own state (parameters,
-    objective, last step, weights), so any B gives the same results. B = S means every start is
-    in a slot from the first iteration (no queue): the plain multi-start solve. `weights` is None
-    or (S, n_chunks, chunk); with `idx` (S, n_chunks, chunk), each start sees only its own points
-    (`_compressed`) and logs / log_y are the flat (n,) data. Objective, gradient and Hessian are accumulated over point chunks
-    (lax.scan), so memory is O(B x chunk x P^2), never O(starts x points x P^2).
+    objective, last step, weights), so any B gives the same results to rounding. B = S means
+    every start is in a slot from the first iteration (no queue): the plain multi-start solve.
+    `weights` is None or (S, n_chunks, chunk); with `idx` (S, n_chunks, chunk), each start sees only its own points
+    (`_compressed`) and logs / log_y are the flat (n,) data. Objective, gradient and Hessian are
+    accumulated over point chunks (lax.scan), so memory is O(B x chunk x P^2), never
+    O(starts x points x P^2).
     """
     mus = jnp.asarray(_MUS)
     extrap = jnp.asarray(_AHEAD)
@@ -429,6 +430,7 @@ def solve_queued(law: Law, logs: dict, log_y, starts, *, delta: float, weights=N
     done = np.zeros(S, dtype=bool)
     obj = np.full(S, np.inf)
     todo = np.arange(n_starts)
+    sparse = _compressed(weights) if weights is not None and np.ndim(weights) == 2 else None  # once, for every level
     first = min(S, QUEUE_SLOTS[0])
     levels = [first] + [b for b in QUEUE_SLOTS if b < first]
     for i, B in enumerate(levels):
@@ -437,7 +439,7 @@ def solve_queued(law: Law, logs: dict, log_y, starts, *, delta: float, weights=N
             continue
         args = _solver_args(law, logs, log_y, th, slots=B, todo=todo, iters=iters, exit_active=exit_active,
                             delta=delta, weights=weights, max_iter=max_iter, ftol=ftol, penalty=penalty,
-                            lower=lower, upper=upper, last_step=last)
+                            lower=lower, upper=upper, last_step=last, sparse=sparse)
         t, f, it, dn, ls = (np.asarray(a) for a in _call("solve", _solve_batch, law, kind, args))
         th[todo], obj[todo], iters[todo], done[todo], last[todo] = t[todo], f[todo], it[todo], dn[todo], ls[todo]
         todo = todo[~done[todo] & (iters[todo] < max_iter)]
@@ -465,10 +467,11 @@ def prepare_multistart(law: Law, logs: dict, log_y, n_starts: int, *, delta: flo
 
 
 def _solver_args(law: Law, logs: dict, log_y, starts, *, slots: int, delta, weights, max_iter, ftol, penalty, lower,
-                 upper, last_step=None, todo=None, iters=None, exit_active: int = 0):
+                 upper, last_step=None, todo=None, iters=None, exit_active: int = 0, sparse=False):
     """The arguments of `_solve_batch` after `law`: chunked, padded numpy arrays and 0-d scalars.
 
     `todo` (default: every start) are the rows to solve, in order; `slots` of them are in flight.
+    `sparse` is `_compressed(weights)` when the caller already has it (False: compute it here).
     """
     from .._jax import enable_compile_cache, x64
 
@@ -480,7 +483,8 @@ def _solver_args(law: Law, logs: dict, log_y, starts, *, slots: int, delta, weig
     plan = partial(plan_chunks, n_batch=slots, P=law.n_params, weight_rows=S if per_start else 0, n_inputs=len(logs),
                    what=f"fit of {law.name!r}")
     chunk, n_chunks = plan(n)  # refuses what cannot fit before anything is allocated
-    sparse = _compressed(weights) if per_start else None
+    if sparse is False:
+        sparse = _compressed(weights) if per_start else None
     if sparse is not None:
         chunk, n_chunks = plan(sparse[0].shape[1])
     starts = np.atleast_2d(np.asarray(starts, dtype=np.float64))
