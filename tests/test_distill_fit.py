@@ -166,4 +166,7 @@ def test_closed_form_newton_steps_reach_the_autodiff_solvers_optima():
     ours = solve_multistart(DISTILL, logs, log_y, starts, delta=1e-3, max_iter=300)
     ref = solve_multistart(autodiff, logs, log_y, starts, delta=1e-3, max_iter=300)
     np.testing.assert_array_equal(ours.status, ref.status)
-    np.testing.assert_allclose(ours.objectives, ref.objectives, rtol=1e-9)
+    # both stop where an iteration gains < ftol = 1e-10 (relative) along the flat valley, so the
+    # two derivatives' rounding moves the stopping point by a few 1e-9; distinct optima differ by
+    # ~1e-5 (see `distill.leading_optima`)
+    np.testing.assert_allclose(ours.objectives, ref.objectives, rtol=2e-8)

@@ -246,20 +246,6 @@ def fit_distill(
     return fit
 
 
-def race(logs: dict, log_y: np.ndarray, starts: np.ndarray, *, delta: float) -> tuple[np.ndarray, np.ndarray]:
-    """The engine's start race (`core.fit_law`): every start RACE_ITER iterations at each Huber delta
-    of `core.continuation`, the N_POLISH best carried on; (survivors, their last-stage iterations)."""
-    from . import solve_multistart
-    from .core import continuation
-
-    survivors = starts
-    for d in continuation(delta):
-        res = solve_multistart(DISTILL, logs, log_y, survivors, delta=d, max_iter=RACE_ITER)
-        order = np.argsort(np.where(np.isfinite(res.objectives), res.objectives, np.inf), kind="stable")[:N_POLISH]
-        survivors, iters = res.thetas[order], res.iterations[order]
-    return survivors, iters
-
-
 def search_students(students: Runs, logs: dict, log_y: np.ndarray, starts: np.ndarray, *, delta: float):
     """Race + polish from the screened starts, then a long polish of the winner.
 
@@ -269,9 +255,10 @@ def search_students(students: Runs, logs: dict, log_y: np.ndarray, starts: np.nd
     that creeps does not keep the converged ones iterating. The winner becomes a fit with the
     engine's diagnostics (`core.fit_result`); its warnings are shown once.
     """
-    from .core import SAME_OPTIMUM, continuation, fit_result
+    from .core import SAME_OPTIMUM, continuation, fit_result, race
 
-    survivors, race_iters = race(logs, log_y, starts, delta=delta)
+    survivors, race_iters = race(DISTILL, logs, log_y, starts, deltas=continuation(delta), race_iter=RACE_ITER,
+                                 keep=N_POLISH)
     polish = solve_queued(DISTILL, logs, log_y, survivors, delta=delta, max_iter=MAX_ITER)
     obj = np.where(np.isfinite(polish.objectives), polish.objectives, np.inf)
     b = int(np.argmin(obj))

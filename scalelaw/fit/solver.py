@@ -143,11 +143,13 @@ def plan_chunks(n_rows: int, n_batch: int, P: int, *, weight_rows: int = 0, n_in
     per_pair = _bytes_per_pair(P)
     avail = available_bytes()
     budget = min(WORK_BYTES, avail // 4)
-    chunk = MIN_CHUNK
-    while chunk < MAX_CHUNK and chunk < n_rows and 2 * chunk * n_batch * per_pair <= budget:
-        chunk *= 2
-    if chunk >= n_rows:  # one chunk: pad only to a multiple of MIN_CHUNK
-        chunk = -(-max(n_rows, 1) // MIN_CHUNK) * MIN_CHUNK
+    whole = -(-max(n_rows, 1) // MIN_CHUNK) * MIN_CHUNK  # every row in one chunk, padded to MIN_CHUNK
+    if whole <= MAX_CHUNK and whole * n_batch * per_pair <= budget:
+        chunk = whole  # no loop over chunks, and no padding to a power of two
+    else:
+        chunk = MIN_CHUNK
+        while chunk < MAX_CHUNK and chunk < n_rows and 2 * chunk * n_batch * per_pair <= budget:
+            chunk *= 2
     n_chunks = -(-max(n_rows, 1) // chunk)
     padded = n_chunks * chunk
     need = (3 * padded * (n_inputs + 2) * 8  # data, padded copies, device copies
@@ -196,8 +198,10 @@ def _sum_chunks(fn, logs, log_y, mask, w):
     first = jax.tree_util.tree_map(lambda a: a[0], xs)
     if jax.tree_util.tree_leaves(xs)[0].shape[0] == 1:  # one chunk (small files): no loop to compile
         return fn(*first)
-    rest = jax.tree_util.tree_map(lambda a: a[1:], xs)
-    acc, _ = jax.lax.scan(body, fn(*first), rest)
+    # the sums start from zeros, not from the first chunk's part: fn appears once in the
+    # compiled kernel (in the loop) rather than twice, which halves its compilation
+    zero = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(fn, *first))
+    acc, _ = jax.lax.scan(body, zero, xs)
     return acc
 
 
