@@ -170,3 +170,22 @@ def test_closed_form_newton_steps_reach_the_autodiff_solvers_optima():
     # two derivatives' rounding moves the stopping point by a few 1e-9; distinct optima differ by
     # ~1e-5 (see `distill.leading_optima`)
     np.testing.assert_allclose(ours.objectives, ref.objectives, rtol=2e-8)
+
+
+def test_prepared_student_solvers_are_the_ones_the_search_runs(monkeypatch):
+    """`prepare_students` builds, in the background, exactly the solvers that the race blocks,
+    the polish and the one-start valley polish then call (no other compilation on their path)."""
+    from scalelaw import _jax
+    from scalelaw.fit.distill import MAX_ITER, N_POLISH, RACE_ITER, prepare_students
+    from scalelaw.fit.solver import solve_multistart, solve_queued
+
+    logs, log_y = _students()
+    monkeypatch.setattr(_jax, "_EXPORTED", {})
+    prepare_students(logs, log_y, delta=DISTILL.default_delta)
+    prepared = set(_jax._EXPORTED)
+    assert len(prepared) == 2
+    starts = DISTILL.from_natural(PUBLISHED_DISTILL) + np.random.default_rng(0).normal(0, 0.05, (N_POLISH, DISTILL.n_params))
+    race = solve_multistart(DISTILL, logs, log_y, starts, delta=1e-2, max_iter=RACE_ITER)  # a race block
+    solve_queued(DISTILL, logs, log_y, race.thetas, delta=DISTILL.default_delta, max_iter=MAX_ITER)  # the polish
+    solve_queued(DISTILL, logs, log_y, race.thetas[:1], delta=DISTILL.default_delta, max_iter=20)  # the valley
+    assert set(_jax._EXPORTED) == prepared

@@ -36,7 +36,7 @@ from ..errors import ScalelawWarning, UserError
 from ..laws import get_law
 from ..laws.busbridge import DISTILL
 from .core import resample_counts
-from .solver import solve_queued
+from .solver import prepare_multistart, solve_queued
 from .spec import FitSpec
 from ..runs import (
     Runs, RunFormat, apply_where, check_single_n_kind, exclude_unusable, read_validated, resolve_teachers, validate,
@@ -230,6 +230,7 @@ def fit_distill(
     sup_fit = fit_law(sup_spec, sup_runs, delta=sup_delta)
     l_sup = sup_fit.predict(N=students.column("N"), D=students.column("D"))
     logs, log_y = student_logs(students, l_sup)
+    prepare_students(logs, log_y, delta=delta)
     starts = grid_starts(logs, log_y, delta=delta)
     fit = search_students(students, logs, log_y, starts, delta=delta)
     settings = dict(fit.settings, grid_size=len(DISTILL.grid()), search=SEARCH_NOTE,
@@ -244,6 +245,14 @@ def fit_distill(
             boot = multistart_bootstrap(logs, log_y, leads, delta=fit.delta, n_boot=n_boot, seed=seed)
         fit = dataclasses.replace(fit, boot=boot, settings=settings)
     return fit
+
+
+def prepare_students(logs: dict, log_y: np.ndarray, *, delta: float) -> None:
+    """Compile (or load) the student search's solvers in the background (`solver.prepare_multistart`)
+    while the grid is searched and the race runs: the race's and polish's (N_POLISH slots), then
+    the valley polish's (one slot)."""
+    for slots in (N_POLISH, 1):
+        prepare_multistart(DISTILL, logs, log_y, N_POLISH, slots=slots, delta=delta, max_iter=MAX_ITER)
 
 
 def search_students(students: Runs, logs: dict, log_y: np.ndarray, starts: np.ndarray, *, delta: float):

@@ -455,17 +455,19 @@ def solve_queued(law: Law, logs: dict, log_y, starts, *, delta: float, weights=N
 
 def prepare_multistart(law: Law, logs: dict, log_y, n_starts: int, *, delta: float, weights=None,
                        max_iter: int = 200, ftol: float = 1e-10, kind: str = "huber-log", penalty: float = 1.0,
-                       lower=None, upper=None) -> None:
+                       lower=None, upper=None, slots: int | None = None) -> None:
     """Start compiling (or loading) the solver that `solve_multistart` with `n_starts` starts and
     these arguments will run, in the background (`_jax.prepare_call`); a no-op for a law built at
-    run time. Only shapes matter, so it can be called before the starts are known."""
+    run time. Only shapes matter, so it can be called before the starts or the data's values are
+    known. With `slots`, the solver of a `solve_queued` level of that many slots over `n_starts`
+    rows (a multiple of 16)."""
     from ..laws import is_registered
 
     if not is_registered(law):
         return
     from .._jax import prepare_call
 
-    args = _solver_args(law, logs, log_y, np.zeros((n_starts, law.n_params)), slots=n_starts, delta=delta,
+    args = _solver_args(law, logs, log_y, np.zeros((n_starts, law.n_params)), slots=slots or n_starts, delta=delta,
                         weights=weights, max_iter=max_iter, ftol=ftol, penalty=penalty, lower=lower, upper=upper)
     prepare_call(partial(_solve_batch, law, kind), args, code=_code(law, kind, "solve"))
 
