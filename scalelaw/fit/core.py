@@ -338,16 +338,12 @@ def race(law: Law, logs: dict, log_y, starts, *, deltas: list[float], race_iter:
     """
     survivors = np.asarray(starts, dtype=np.float64)
     for d in deltas:
-        parts = []
-        for i in range(0, len(survivors), keep):
-            block = survivors[i : i + keep]
-            pad = min(keep, len(survivors)) - len(block)
-            if pad:
-                block = np.concatenate([block, np.repeat(block[-1:], pad, axis=0)])
-            res = solve_multistart(law, logs, log_y, block, delta=d, max_iter=race_iter, **kw)
-            parts.append((res.thetas[: len(block) - pad], res.objectives[: len(block) - pad],
-                          res.iterations[: len(block) - pad]))
-        thetas, objs, iters = (np.concatenate(a) for a in zip(*parts))
+        n, width = len(survivors), min(keep, len(survivors))
+        rows = np.concatenate([survivors, np.repeat(survivors[-1:], -n % width, axis=0)])
+        parts = [solve_multistart(law, logs, log_y, rows[i : i + width], delta=d, max_iter=race_iter, **kw)
+                 for i in range(0, len(rows), width)]
+        thetas, objs, iters = (np.concatenate([getattr(r, f) for r in parts])[:n]
+                               for f in ("thetas", "objectives", "iterations"))
         order = np.argsort(np.where(np.isfinite(objs), objs, np.inf), kind="stable")[:keep]
         survivors, last_iters = thetas[order], iters[order]
     return survivors, last_iters

@@ -36,7 +36,7 @@ from ..errors import ScalelawWarning, UserError
 from ..laws import get_law
 from ..laws.busbridge import DISTILL
 from .core import resample_counts
-from .solver import prepare_multistart, solve_queued
+from .solver import QUEUE_ROWS, prepare_multistart, solve_queued
 from .spec import FitSpec
 from ..runs import (
     Runs, RunFormat, apply_where, check_single_n_kind, exclude_unusable, read_validated, resolve_teachers, validate,
@@ -249,10 +249,10 @@ def fit_distill(
 
 def prepare_students(logs: dict, log_y: np.ndarray, *, delta: float) -> None:
     """Compile (or load) the student search's solvers in the background (`solver.prepare_multistart`)
-    while the grid is searched and the race runs: the race's and polish's (N_POLISH slots), then
-    the valley polish's (one slot)."""
-    for slots in (N_POLISH, 1):
-        prepare_multistart(DISTILL, logs, log_y, N_POLISH, slots=slots, delta=delta, max_iter=MAX_ITER)
+    while the grid is searched and the race runs: the race's and polish's (N_POLISH starts, each
+    in its own slot), then the valley polish's (one start, queued: QUEUE_ROWS rows, one slot)."""
+    prepare_multistart(DISTILL, logs, log_y, N_POLISH, delta=delta, max_iter=MAX_ITER)
+    prepare_multistart(DISTILL, logs, log_y, QUEUE_ROWS, slots=1, delta=delta, max_iter=MAX_ITER)
 
 
 def search_students(students: Runs, logs: dict, log_y: np.ndarray, starts: np.ndarray, *, delta: float):

@@ -405,6 +405,8 @@ def solve_multistart(
 #: more; 16 and then 1 serve the last, slowest starts (a 16-wide batch with 8 busy costs what one
 #: start at a time costs)
 QUEUE_SLOTS = (64, 16, 1)
+#: a queued solve pads its rows to a multiple of this, so solves of 1 to 16 starts share shapes
+QUEUE_ROWS = 16
 
 
 def solve_queued(law: Law, logs: dict, log_y, starts, *, delta: float, weights=None, max_iter: int = 200,
@@ -426,7 +428,7 @@ def solve_queued(law: Law, logs: dict, log_y, starts, *, delta: float, weights=N
     th = np.array(np.atleast_2d(np.asarray(starts, dtype=np.float64)))
     n_starts = len(th)
     last = np.zeros_like(th) if last_step is None else np.asarray(last_step, dtype=np.float64).reshape(th.shape)
-    S = -(-n_starts // 16) * 16
+    S = -(-n_starts // QUEUE_ROWS) * QUEUE_ROWS
     th, last = (np.concatenate([a, np.repeat(a[:1], S - n_starts, axis=0)]) for a in (th, last))
     if weights is not None and np.ndim(weights) == 2:
         weights = np.concatenate([weights, np.repeat(weights[:1], S - n_starts, axis=0)])
@@ -460,7 +462,7 @@ def prepare_multistart(law: Law, logs: dict, log_y, n_starts: int, *, delta: flo
     these arguments will run, in the background (`_jax.prepare_call`); a no-op for a law built at
     run time. Only shapes matter, so it can be called before the starts or the data's values are
     known. With `slots`, the solver of a `solve_queued` level of that many slots over `n_starts`
-    rows (a multiple of 16)."""
+    rows (a multiple of QUEUE_ROWS)."""
     from ..laws import is_registered
 
     if not is_registered(law):
