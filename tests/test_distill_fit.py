@@ -167,9 +167,9 @@ def test_closed_form_newton_steps_reach_the_autodiff_solvers_optima():
     ref = solve_multistart(autodiff, logs, log_y, starts, delta=1e-3, max_iter=300)
     np.testing.assert_array_equal(ours.status, ref.status)
     # both stop where an iteration gains < ftol = 1e-10 (relative) along the flat valley, so the
-    # two derivatives' rounding moves the stopping point by a few 1e-9; distinct optima differ by
-    # ~1e-5 (see `distill.leading_optima`)
-    np.testing.assert_allclose(ours.objectives, ref.objectives, rtol=2e-8)
+    # two derivatives' rounding moves the stopping point by up to a few 1e-8 (relative); distinct
+    # optima differ by ~1e-5 (see `distill.leading_optima`), 100x more than this tolerance
+    np.testing.assert_allclose(ours.objectives, ref.objectives, rtol=1e-7)
 
 
 def test_prepared_student_solvers_are_the_ones_the_search_runs(monkeypatch):

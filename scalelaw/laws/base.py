@@ -15,6 +15,7 @@ Chinchilla thereby becomes `e = log 1.69`, with no law-specific code in the fitt
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Callable, Mapping
 
 import numpy as np
@@ -93,16 +94,22 @@ class Law:
 
 
 def logsumexp(*terms):
-    """log(exp(t1) + exp(t2) + ...) of same-shaped jnp arrays, element by element.
+    """log(exp(t1) + exp(t2) + ...) of jnp arrays (broadcast), element by element.
 
-    The value and derivatives of `jax.scipy.special.logsumexp` over a stacked axis (the running
-    maximum is shifted out and held constant under differentiation), without stacking: the
-    terms stay separate arrays, so XLA fuses each law's log-sum-exp into one elementwise loop
-    even under the solver's nested vmaps, where the stacked form cost ~3x more per point.
+    Every law's log-sum-exp is this one. Two terms (the common case, and softplus(z) =
+    logsumexp(z, 0)) take `_logaddexp`: max(a, b) + log1p(exp(-|a - b|)) with its derivative
+    given in closed form. More terms: the value and derivatives of
+    `jax.scipy.special.logsumexp` over a stacked axis (the running maximum shifted out and held
+    constant under differentiation), without stacking: the terms stay separate arrays, so XLA
+    fuses the law's log-sum-exp into one elementwise loop even under the solver's nested vmaps,
+    where the stacked form cost ~3x more per point. `jnp.logaddexp` and `jax.nn.softplus` cost
+    2-4x more per element on XLA's CPU backend (`benchmarks/bench_lse.py`).
     """
     import jax
     import jax.numpy as jnp
 
+    if len(terms) == 2:
+        return _logaddexp()(*terms)
     m = terms[0]
     for t in terms[1:]:
         m = jnp.maximum(m, t)
@@ -111,6 +118,39 @@ def logsumexp(*terms):
     for t in terms[1:]:
         total = total + jnp.exp(t - m)
     return jnp.log(total) + m
+
+
+@cache
+def _logaddexp():
+    """log(e^a + e^b), one exp and one log1p per element; exact first and second derivatives
+    (the derivative, sigmoid(a - b) da + sigmoid(b - a) db, is smooth, so differentiating it again
+    is exact too, where differentiating max and |.| would lose the curvature at a = b)."""
+    import jax
+    import jax.numpy as jnp
+
+    @jax.custom_jvp
+    def logaddexp(a, b):
+        m = jnp.maximum(a, b)
+        # an infinite maximum is the sum (a - b would be nan for a = b = +-inf); guarded with a
+        # comparison, as an isnan/isfinite select costs ~3x the whole function on XLA's CPU backend
+        gap = jnp.where(jnp.abs(m) < jnp.inf, -jnp.abs(a - b), -jnp.inf)
+        return m + jnp.log1p(jnp.exp(gap))
+
+    @logaddexp.defjvp
+    def _jvp(primals, tangents):
+        a, b = primals
+        da, db = tangents
+        share = jax.nn.sigmoid(a - b)
+        return logaddexp(a, b), share * da + (1.0 - share) * db
+
+    return logaddexp
+
+
+def softplus(z):
+    """log(1 + e^z), accurate for very negative z (= logsumexp(z, 0))."""
+    import jax.numpy as jnp
+
+    return logsumexp(z, jnp.zeros_like(z))
 
 
 def product_grid(**axes) -> np.ndarray:

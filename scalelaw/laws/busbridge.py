@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
-from jax.nn import softplus
-
-from .base import Law, product_grid
+from .base import Law, logsumexp, product_grid, softplus
 
 # ---------------------------------------------------------------- supervised gamma law
 
@@ -25,12 +23,12 @@ SUP_PARAMS = ("a", "b", "e", "alpha", "beta", "gamma")
 
 def log_power_sum(a, b, alpha, beta, logN, logD):
     """log(A/N^alpha + B/D^beta) with A = e^a, B = e^b."""
-    return jnp.logaddexp(a - alpha * logN, b - beta * logD)
+    return logsumexp(a - alpha * logN, b - beta * logD)
 
 
 def sup_log_predict(theta, logs):
     a, b, e, alpha, beta, gamma = theta
-    return jnp.logaddexp(e, gamma * log_power_sum(a, b, alpha, beta, logs["N"], logs["D"]))
+    return logsumexp(e, gamma * log_power_sum(a, b, alpha, beta, logs["N"], logs["D"]))
 
 
 def sup_grid() -> np.ndarray:
@@ -88,7 +86,7 @@ def student_log_loss(log_lt, c0, log_c1, log_f1, gap, gamma, log_power):
     """
     c1, f1 = jnp.exp(log_c1), jnp.exp(log_f1)
     second = -c0 * log_lt - c1 * f1 * gap + gamma * log_power
-    return jnp.logaddexp(log_lt, second)
+    return logsumexp(log_lt, second)
 
 
 def distill_log_predict(theta, logs):
@@ -116,7 +114,7 @@ def distill_log_derivatives(theta, logs):
     a, b, alpha, beta, gamma, c0, log_c1, log_f1, log_d1 = theta
     lN, lD, u = logs["N"], logs["D"], logs["L_T"]
     t1, t2 = a - alpha * lN, b - beta * lD
-    p = jnp.logaddexp(t1, t2)
+    p = logsumexp(t1, t2)
     q = jax.nn.sigmoid(t1 - t2)  # share of the N term in A'/N^alpha' + B'/D^beta'
     inv_f1 = jnp.exp(-log_f1)
     z = (u - logs["L_sup"] - log_d1) * inv_f1
@@ -124,7 +122,7 @@ def distill_log_derivatives(theta, logs):
     k = jnp.exp(log_c1 + log_f1)  # c1 f1
     h = k * g
     s = -c0 * u - h + gamma * p
-    f = jnp.logaddexp(u, s)
+    f = logsumexp(u, s)
     pi = jax.nn.sigmoid(s - u)
     m = g - sz * z  # d(h / k) / d log f1
     grad_s = jnp.stack([gamma * q, gamma * (1 - q), -gamma * q * lN, -gamma * (1 - q) * lD, p, -u,

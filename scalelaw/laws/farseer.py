@@ -23,7 +23,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from .base import Law
+from .base import Law, logsumexp
 
 PARAMS = ("a1", "g1", "b1", "a2", "g2", "b2", "a3", "g3", "b3")
 #: internal unit of N: powers N^g are taken of N / N_UNIT
@@ -43,7 +43,7 @@ def components(theta, logN):
 
 def log_predict(theta, logs):
     log_G, log_B, A = components(theta, logs["N"])
-    return jnp.logaddexp(log_G, log_B - A * logs["D"])
+    return logsumexp(log_G, log_B - A * logs["D"])
 
 
 def grid() -> np.ndarray:
