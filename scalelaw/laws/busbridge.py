@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
+
 from .base import Law, logsumexp, product_grid, softplus
 
 # ---------------------------------------------------------------- supervised gamma law
