@@ -61,6 +61,8 @@ def elementwise(sizes, repeat: int) -> None:
 
 def law_objective(repeat: int) -> None:
     """The distillation objective at the solver's 64 x 13 candidates, law with JAX's forms vs ours."""
+    import dataclasses
+
     import jax
     import jax.numpy as jnp
 
@@ -73,8 +75,6 @@ def law_objective(repeat: int) -> None:
         gap = jax.nn.softplus((logs["L_T"] - logs["L_sup"] - log_d1) / jnp.exp(log_f1))
         second = -c0 * logs["L_T"] - jnp.exp(log_c1) * jnp.exp(log_f1) * gap + gamma * power
         return jnp.logaddexp(logs["L_T"], second)
-
-    import dataclasses
 
     theirs = dataclasses.replace(bb.DISTILL, log_predict=jax_forms)
     rng = np.random.default_rng(0)

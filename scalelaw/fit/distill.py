@@ -34,9 +34,12 @@ import pandas as pd
 
 from ..errors import ScalelawWarning, UserError
 from ..laws import get_law
-from ..laws.busbridge import DISTILL
-from .core import resample_counts
-from .solver import QUEUE_ROWS, prepare_multistart, solve_queued
+from ..laws.busbridge import DISTILL, DISTILL_GRID_AXES, log_power_sum, student_log_loss, teacher_gap
+from .core import (
+    SAME_OPTIMUM, BootstrapResult, bootstrap, continuation, fit_law, fit_result, race, resample_counts,
+)
+from .solver import CONVERGED, QUEUE_ROWS, pointwise_loss, prepare_multistart, solve_queued
+from .solver import grid_objectives as generic_grid_objectives
 from .spec import FitSpec
 from ..runs import (
     Runs, RunFormat, apply_where, check_single_n_kind, exclude_unusable, read_validated, resolve_teachers, validate,
@@ -148,8 +151,7 @@ def _grid_fn():
     import jax
     import jax.numpy as jnp
 
-    from ..laws.busbridge import DISTILL_GRID_AXES as AX, log_power_sum, student_log_loss, teacher_gap
-    from .solver import pointwise_loss
+    AX = DISTILL_GRID_AXES
 
     def mesh(*names):
         return [jnp.asarray(m.ravel()) for m in np.meshgrid(*[AX[k] for k in names], indexing="ij")]
@@ -179,8 +181,6 @@ def _grid_fn():
 def grid_starts(logs: dict, log_y: np.ndarray, *, delta: float, n_refine: int = N_REFINE,
                 grid: np.ndarray | None = None) -> np.ndarray:
     """The `n_refine` best points of the distillation grid by objective value, best first."""
-    from .solver import grid_objectives as generic_grid_objectives
-
     if grid is None:
         grid, f = DISTILL.grid(), grid_objectives(logs, log_y, delta=delta)
     else:
@@ -217,7 +217,6 @@ def fit_distill(
     the best (1 = warm start at the point estimate only, as Epoch and the paper do).
     """
     from .._jax import x64
-    from . import fit_law
 
     x64()
     sup_spec = supervised_law if isinstance(supervised_law, FitSpec) else FitSpec(law=supervised_law)
@@ -264,8 +263,6 @@ def search_students(students: Runs, logs: dict, log_y: np.ndarray, starts: np.nd
     that creeps does not keep the converged ones iterating. The winner becomes a fit with the
     engine's diagnostics (`core.fit_result`); its warnings are shown once.
     """
-    from .core import SAME_OPTIMUM, continuation, fit_result, race
-
     survivors, race_iters = race(DISTILL, logs, log_y, starts, deltas=continuation(delta), race_iter=RACE_ITER,
                                  keep=N_POLISH)
     polish = solve_queued(DISTILL, logs, log_y, survivors, delta=delta, max_iter=MAX_ITER)
@@ -315,8 +312,6 @@ def leading_optima(fit, logs: dict, log_y: np.ndarray, starts: np.ndarray, *, k:
 def _best_of_starts(logs, log_y, leads: np.ndarray, weights: np.ndarray, *, delta: float):
     """Solve each weighting (R, n) from every lead, all R x k queued together; (thetas (R, P), number
     not converged)."""
-    from .solver import CONVERGED
-
     r, k = len(weights), len(leads)
     res = solve_queued(DISTILL, logs, log_y, np.tile(leads, (r, 1)), delta=delta,
                        weights=np.repeat(weights, k, axis=0), max_iter=MAX_ITER)
@@ -331,8 +326,6 @@ def multistart_bootstrap(logs, log_y, leads: np.ndarray, *, delta: float, n_boot
     Resamples are drawn chunk by chunk from one stream (the same draws as all at once), and each
     chunk's resamples x leads are solved as one batch.
     """
-    from . import BootstrapResult
-
     rng = np.random.default_rng(seed)
     thetas, failed = [], 0
     for i in range(0, n_boot, chunk):
@@ -357,8 +350,6 @@ def _two_stage_bootstrap(fit, sup_runs: Runs, students: Runs, leads: np.ndarray,
     give a new Ltilde_S, and the students are refitted from every lead with counts of a student
     resample as weights, keeping the best.
     """
-    from . import BootstrapResult, bootstrap
-
     sup_boot = bootstrap(fit.supervised, sup_runs, n_boot=n_boot, seed=seed)
     counts = resample_counts(np.random.default_rng(seed + 1), n_boot, len(students))
     sup_law = fit.supervised.law
