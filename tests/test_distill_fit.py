@@ -166,10 +166,13 @@ def test_closed_form_newton_steps_reach_the_autodiff_solvers_optima():
     ours = solve_multistart(DISTILL, logs, log_y, starts, delta=1e-3, max_iter=300)
     ref = solve_multistart(autodiff, logs, log_y, starts, delta=1e-3, max_iter=300)
     np.testing.assert_array_equal(ours.status, ref.status)
-    # both stop where an iteration gains < ftol = 1e-10 (relative) along the flat valley, so the
-    # two derivatives' rounding moves the stopping point by up to a few 1e-8 (relative); distinct
-    # optima differ by ~1e-5 (see `distill.leading_optima`), 100x more than this tolerance
-    np.testing.assert_allclose(ours.objectives, ref.objectives, rtol=1e-7)
+    # Both stop along the flat valley where an iteration gains < ftol = 1e-10 (relative) or no
+    # candidate step gains at all, and where that happens depends on rounding: seen, closed-form
+    # starts within 5e-9 of each other, and one autodiff start (of four) stalled 2.5e-7 above the
+    # rest. Distinct optima differ by ~1e-5 (see `distill.leading_optima`). So: from every start
+    # the closed form gets at least as low as autodiff (to 1e-8), and both find the same best.
+    assert np.all(ours.objectives <= ref.objectives * (1 + 1e-8)), (ours.objectives, ref.objectives)
+    np.testing.assert_allclose(ours.objectives.min(), ref.objectives.min(), rtol=1e-9)
 
 
 def test_prepared_student_solvers_are_the_ones_the_search_runs(monkeypatch):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -349,6 +350,69 @@ def race(law: Law, logs: dict, log_y, starts, *, deltas: list[float], race_iter:
     return survivors, last_iters
 
 
+class _Problem(NamedTuple):
+    """What `fit_law` minimises: the law and spec, the runs and their logs, the box, the solver
+    keywords, and the subsample (and its keywords) the start search and the race use."""
+
+    law: Law
+    spec: FitSpec
+    runs: Runs
+    delta: float
+    logs: dict
+    log_y: np.ndarray
+    box: tuple
+    kw: dict
+    r_logs: dict
+    r_y: np.ndarray
+    r_kw: dict
+    deltas: list
+
+
+def _problem(law, runs, delta, weights, extra_inputs, seed) -> _Problem:
+    law, spec = _resolve_spec(law, delta)
+    runs = _as_runs(runs)
+    delta = law.default_delta if spec.delta is None else float(spec.delta)
+    if not delta > 0:
+        raise UserError(f"Huber delta must be positive, got {delta}")
+    logs, log_y = law_inputs(law, runs, extra_inputs)
+    n = len(log_y)
+    box = spec_box(law, spec)
+    n_free = int(np.sum(box[0] < box[1]))
+    if n < n_free:
+        raise UserError(f"{runs.source}: {n} usable runs cannot determine the {n_free} free parameters of {law.name!r}")
+    w = spec_weights(spec, runs, logs)
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64) * (1.0 if w is None else w)
+    kw = {"weights": w, "kind": spec.objective, "penalty": spec.overestimate_penalty, "lower": box[0], "upper": box[1]}
+    # the start search and the race run on a fixed subsample of a large file; only the polish
+    # sees every point (it starts next to the optimum, so a few Newton steps at full size)
+    sub = race_subsample(n, seed)
+    r_kw = dict(kw, weights=None if w is None else w[sub])
+    # the delta continuation smooths Huber's kinks; squared objectives are smooth already
+    deltas = continuation(delta) if spec.objective == "huber-log" else [delta]
+    return _Problem(law, spec, runs, delta, logs, log_y, box, kw, {k: v[sub] for k, v in logs.items()}, log_y[sub],
+                    r_kw, deltas)
+
+
+def _prepare_race(p: _Problem, *, n_starts: int, n_polish: int, race_iter: int) -> None:
+    # the race's solver compiles (or loads) in the background while the grid is searched; it
+    # will race blocks of n_polish starts, or all of them if the grid has fewer (a grid point
+    # with a non-finite objective is never a start, so the guess can only be too large, which
+    # costs a spare compilation and nothing else)
+    prepare_multistart(p.law, p.r_logs, p.r_y, min(n_polish, n_starts, len(_start_grid(p.law, *p.box))),
+                       delta=p.deltas[0], max_iter=race_iter, **p.r_kw)
+
+
+def prepare_fit(law: Law | str | FitSpec, runs, *, delta: float | None = None, n_starts: int = 256,
+                n_polish: int = 16, race_iter: int = 30, weights=None, extra_inputs=None, seed: int = 0) -> None:
+    """Start what `fit_law` with the same arguments starts first: compiling (or loading) its race's
+    solver in the background. Kernels are prepared one at a time in the order asked for, so a
+    caller that will prepare others before this fit runs (the distillation fit prepares its
+    student solvers during its supervised stage) calls this first; `fit_law` then finds it under way."""
+    _prepare_race(_problem(law, runs, delta, weights, extra_inputs, seed), n_starts=n_starts, n_polish=n_polish,
+                  race_iter=race_iter)
+
+
 def fit_law(
     law: Law | str | FitSpec,
     runs,
@@ -371,35 +435,11 @@ def fit_law(
     points (S, P); otherwise `n_starts` are chosen from the law's grid. Non-convergence or a
     parameter on its bound is a warning and a status, never an error.
     """
-    law, spec = _resolve_spec(law, delta)
-    runs = _as_runs(runs)
-    delta = law.default_delta if spec.delta is None else float(spec.delta)
-    if not delta > 0:
-        raise UserError(f"Huber delta must be positive, got {delta}")
-    logs, log_y = law_inputs(law, runs, extra_inputs)
+    p = _problem(law, runs, delta, weights, extra_inputs, seed)
+    law, spec, runs, delta, logs, log_y, box, kw, r_logs, r_y, r_kw, deltas = p
     n = len(log_y)
-    box = spec_box(law, spec)
-    n_free = int(np.sum(box[0] < box[1]))
-    if n < n_free:
-        raise UserError(f"{runs.source}: {n} usable runs cannot determine the {n_free} free parameters of {law.name!r}")
-    w = spec_weights(spec, runs, logs)
-    if weights is not None:
-        w = np.asarray(weights, dtype=np.float64) * (1.0 if w is None else w)
-    kw = {"weights": w, "kind": spec.objective, "penalty": spec.overestimate_penalty, "lower": box[0], "upper": box[1]}
-    # the start search and the race run on a fixed subsample of a large file; only the polish
-    # sees every point (it starts next to the optimum, so a few Newton steps at full size)
-    sub = race_subsample(n, seed)
-    r_logs, r_y = {k: v[sub] for k, v in logs.items()}, log_y[sub]
-    r_kw = dict(kw, weights=None if w is None else w[sub])
-    # the delta continuation smooths Huber's kinks; squared objectives are smooth already
-    deltas = continuation(delta) if spec.objective == "huber-log" else [delta]
     if starts is None:
-        # the race's solver compiles (or loads) in the background while the grid is searched; it
-        # will race blocks of n_polish starts, or all of them if the grid has fewer (a grid point
-        # with a non-finite objective is never a start, so the guess can only be too large, which
-        # costs a spare compilation and nothing else)
-        prepare_multistart(law, r_logs, r_y, min(n_polish, n_starts, len(_start_grid(law, *box))), delta=deltas[0],
-                           max_iter=race_iter, **r_kw)
+        _prepare_race(p, n_starts=n_starts, n_polish=n_polish, race_iter=race_iter)
         starts, grid_size = choose_starts(law, r_logs, r_y, delta=delta, n_starts=n_starts, seed=seed, spec=spec,
                                           weights=r_kw["weights"], box=box)
     else:

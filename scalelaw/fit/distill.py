@@ -36,7 +36,7 @@ from ..errors import ScalelawWarning, UserError
 from ..laws import get_law
 from ..laws.busbridge import DISTILL, DISTILL_GRID_AXES, log_power_sum, student_log_loss, teacher_gap
 from .core import (
-    SAME_OPTIMUM, BootstrapResult, bootstrap, continuation, fit_law, fit_result, race, resample_counts,
+    SAME_OPTIMUM, BootstrapResult, bootstrap, continuation, fit_law, fit_result, prepare_fit, race, resample_counts,
 )
 from .solver import CONVERGED, QUEUE_ROWS, pointwise_loss, prepare_multistart, solve_queued
 from .solver import grid_objectives as generic_grid_objectives
@@ -116,12 +116,10 @@ def grid_objectives(logs: dict, log_y: np.ndarray, *, delta: float) -> np.ndarra
     (`benchmarks/bench_distill.py`). Data points are summed in chunks of at most GRID_ROWS, so
     memory stays ~GRID_ROWS x 15,000 floats whatever the file's size.
     """
-    from .._jax import enable_compile_cache, x64
+    from .._jax import enable_compile_cache, exported_call, x64
 
     x64()
     enable_compile_cache()
-    import jax.numpy as jnp
-
     n = len(log_y)
     n_chunks = -(-n // GRID_ROWS)
     rows = -(-n // n_chunks)
@@ -129,11 +127,11 @@ def grid_objectives(logs: dict, log_y: np.ndarray, *, delta: float) -> np.ndarra
     mask = np.pad(np.ones(n), (0, pad)).reshape(n_chunks, rows)
     cols = {k: np.pad(np.asarray(v, dtype=np.float64), (0, pad), mode="edge").reshape(n_chunks, rows)
             for k, v in dict(logs, y=log_y).items()}
-    fn, total = _grid_fn(), 0.0
-    for i in range(n_chunks):
-        part = {k: jnp.asarray(v[i]) for k, v in cols.items()}
+    total, code = 0.0, _grid_code()
+    for i in range(n_chunks):  # numpy arguments, not jnp.asarray: each asarray shape is a kernel to compile
+        part = {k: v[i] for k, v in cols.items()}
         y = part.pop("y")
-        total = total + np.asarray(fn(part, y, jnp.asarray(mask[i]), float(delta)))
+        total = total + np.asarray(exported_call(_grid_kernel, (part, y, mask[i], np.float64(delta)), code=code))
     return np.where(np.isfinite(total), total, np.inf)
 
 
@@ -141,41 +139,40 @@ def grid_objectives(logs: dict, log_y: np.ndarray, *, delta: float) -> np.ndarra
 GRID_ROWS = 2048
 
 
-_GRID_FN = []
+def _grid_code() -> str:
+    """What the grid kernel runs (`_jax.exported_call`): this module, the laws, the solver's loss."""
+    from .._jax import source_digest
+    from ..laws import code_digest
+    from . import solver
+
+    return f"grid-factorised:distill:{source_digest(__file__, solver.__file__)}:{code_digest()}"
 
 
-def _grid_fn():
-    """The jitted factorised grid objective (built once per process)."""
-    if _GRID_FN:
-        return _GRID_FN[0]
+def _grid_kernel(logs, log_y, mask, delta):
+    """The factorised grid objective of one chunk of points (`grid_objectives`)."""
     import jax
     import jax.numpy as jnp
 
     AX = DISTILL_GRID_AXES
 
-    def mesh(*names):
-        return [jnp.asarray(m.ravel()) for m in np.meshgrid(*[AX[k] for k in names], indexing="ij")]
+    def mesh(*names):  # numpy constants of the kernel
+        return [m.ravel() for m in np.meshgrid(*[np.asarray(AX[k], dtype=np.float64) for k in names], indexing="ij")]
 
     a, b, alpha, beta = mesh("a", "b", "alpha", "beta")  # (900,) each, in grid order
     log_f1, log_d1 = mesh("log_f1", "log_d1")  # (10,)
-    gamma, c0, log_c1 = (jnp.asarray(AX[k]) for k in ("gamma", "c0", "log_c1"))
+    gamma, c0, log_c1 = (np.asarray(AX[k], dtype=np.float64) for k in ("gamma", "c0", "log_c1"))
+    col = lambda v: v[:, None]  # noqa: E731  (combination, data point)
+    power = log_power_sum(col(a), col(b), col(alpha), col(beta), logs["N"][None], logs["D"][None])  # (900, n)
+    gap = teacher_gap(col(log_f1), col(log_d1), {k: v[None] for k, v in logs.items()})  # (10, n)
 
-    def fn(logs, log_y, mask, delta):
-        col = lambda v: v[:, None]  # noqa: E731  (combination, data point)
-        power = log_power_sum(col(a), col(b), col(alpha), col(beta), logs["N"][None], logs["D"][None])  # (900, n)
-        gap = teacher_gap(col(log_f1), col(log_d1), {k: v[None] for k, v in logs.items()})  # (10, n)
+    def rows(p):  # one power row p (n,): the 2*3*4*10 remaining combinations, grid order
+        log_pred = student_log_loss(logs["L_T"], c0[None, :, None, None, None], log_c1[None, None, :, None, None],
+                                    log_f1[None, None, None, :, None], gap[None, None, None],
+                                    gamma[:, None, None, None, None], p)
+        val = jnp.sum(mask * pointwise_loss("huber-log", log_y, log_pred, delta, 1.0), axis=-1)
+        return jnp.where(jnp.isfinite(val), val, jnp.inf).ravel()
 
-        def rows(p):  # one power row p (n,): the 2*3*4*10 remaining combinations, grid order
-            log_pred = student_log_loss(logs["L_T"], c0[None, :, None, None, None], log_c1[None, None, :, None, None],
-                                        log_f1[None, None, None, :, None], gap[None, None, None],
-                                        gamma[:, None, None, None, None], p)
-            val = jnp.sum(mask * pointwise_loss("huber-log", log_y, log_pred, delta, 1.0), axis=-1)
-            return jnp.where(jnp.isfinite(val), val, jnp.inf).ravel()
-
-        return jax.lax.map(rows, power, batch_size=20).ravel()
-
-    _GRID_FN.append(jax.jit(fn))
-    return _GRID_FN[0]
+    return jax.lax.map(rows, power, batch_size=20).ravel()
 
 
 def grid_starts(logs: dict, log_y: np.ndarray, *, delta: float, n_refine: int = N_REFINE,
@@ -226,10 +223,14 @@ def fit_distill(
     delta = DISTILL.default_delta if delta is None else float(delta)
     sup_runs, students = split_roles(path_or_runs, where=where, fmt=fmt)
 
+    # compiling the race's student solver takes longer than the supervised fit; it needs only the
+    # students' shapes, so it compiles behind stage 1's own solver, before stage 1 runs (the
+    # one-slot solver compiles during the race, which leaves a core free; the grid does not)
+    prepare_fit(sup_spec, sup_runs, delta=sup_delta)
+    prepare_students(*student_logs(students, np.ones(len(students))), delta=delta, slots=(N_POLISH,))
     sup_fit = fit_law(sup_spec, sup_runs, delta=sup_delta)
     l_sup = sup_fit.predict(N=students.column("N"), D=students.column("D"))
     logs, log_y = student_logs(students, l_sup)
-    prepare_students(logs, log_y, delta=delta)
     starts = grid_starts(logs, log_y, delta=delta)
     fit = search_students(students, logs, log_y, starts, delta=delta)
     settings = dict(fit.settings, grid_size=len(DISTILL.grid()), search=SEARCH_NOTE,
@@ -246,12 +247,15 @@ def fit_distill(
     return fit
 
 
-def prepare_students(logs: dict, log_y: np.ndarray, *, delta: float) -> None:
-    """Compile (or load) the student search's solvers in the background (`solver.prepare_multistart`)
-    while the grid is searched and the race runs: the race's and polish's (N_POLISH starts, each
-    in its own slot), then the valley polish's (one start, queued: QUEUE_ROWS rows, one slot)."""
-    prepare_multistart(DISTILL, logs, log_y, N_POLISH, delta=delta, max_iter=MAX_ITER)
-    prepare_multistart(DISTILL, logs, log_y, QUEUE_ROWS, slots=1, delta=delta, max_iter=MAX_ITER)
+def prepare_students(logs: dict, log_y: np.ndarray, *, delta: float, slots=(N_POLISH, 1)) -> None:
+    """Compile (or load) the student search's solvers in the background (`solver.prepare_multistart`),
+    by their slots: N_POLISH, the race's and the polish's (N_POLISH starts, each in its own slot);
+    1, the polish's last, creeping starts' and the valley polish's (QUEUE_ROWS rows, one slot)."""
+    for b in slots:
+        if b == N_POLISH:
+            prepare_multistart(DISTILL, logs, log_y, N_POLISH, delta=delta, max_iter=MAX_ITER)
+        else:
+            prepare_multistart(DISTILL, logs, log_y, QUEUE_ROWS, slots=b, delta=delta, max_iter=MAX_ITER)
 
 
 def search_students(students: Runs, logs: dict, log_y: np.ndarray, starts: np.ndarray, *, delta: float):
@@ -263,6 +267,7 @@ def search_students(students: Runs, logs: dict, log_y: np.ndarray, starts: np.nd
     that creeps does not keep the converged ones iterating. The winner becomes a fit with the
     engine's diagnostics (`core.fit_result`); its warnings are shown once.
     """
+    prepare_students(logs, log_y, delta=delta, slots=(1,))  # while the race runs
     survivors, race_iters = race(DISTILL, logs, log_y, starts, deltas=continuation(delta), race_iter=RACE_ITER,
                                  keep=N_POLISH)
     polish = solve_queued(DISTILL, logs, log_y, survivors, delta=delta, max_iter=MAX_ITER)

@@ -237,7 +237,9 @@ def _code(law: Law, kind: str, tag: str) -> str:
 def _jit(tag: str, fn, law: Law, kind: str):
     key = (tag, law.name, id(law.log_predict), kind)
     if key not in _CACHE:
-        _CACHE[key] = jax.jit(partial(fn, law, kind))
+        from .._jax import jit
+
+        _CACHE[key] = jit(partial(fn, law, kind))
     return _CACHE[key]
 
 

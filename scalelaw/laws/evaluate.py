@@ -36,7 +36,9 @@ def _compiled(law, per_element_theta: bool):
             code = f"log_loss:{law.name}:{per_element_theta}:{code_digest()}"
             call = partial(lambda f, c, *args: exported_call(f, args, code=c), fn, code)
         else:
-            call = jax.jit(fn)
+            from .._jax import jit
+
+            call = jit(fn)
         entry = _COMPILED[key] = (law, call)  # holding the law keeps its id unique
     return entry[1]
 
