@@ -19,6 +19,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from functools import partial
 from pathlib import Path
 
@@ -32,6 +33,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 def record_kernels() -> list[tuple[str, object, tuple]]:
     """(name, fn, args) of each distinct kernel the three fits call through `_jax.exported_call`."""
+    import jax
+
     import scalelaw._jax as J
 
     seen, original = {}, J.exported_call
@@ -40,39 +43,26 @@ def record_kernels() -> list[tuple[str, object, tuple]]:
         key = J._key(args, code)
         if key not in seen:  # named by the trace's tag and law (the code key's head), its first shape, its slots
             tag = ":".join(code.split(":")[:2])
-            name = f"{tag} {np.shape(J.jax.tree_util.tree_leaves(args)[0])}"
+            name = f"{tag} {np.shape(jax.tree_util.tree_leaves(args)[0])}"
             if tag.startswith("solve:"):
                 name += f" {len(args[4])} slots"  # _solve_batch(theta0, last0, iters0, queue, slots0, ...)
             seen[key] = (name, fn, args)
         return original(fn, args, code=code)
 
     J.exported_call = recorder  # the package looks it up at call time
-    import warnings
-
     from scalelaw.fit import fit_law
     from scalelaw.fit.distill import fit_distill
     from scalelaw.laws.farseer import FARSEER
+    from scalelaw.runs import from_frame, load_runs
     from bench_farseer import design
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit_law("chinchilla", _runs(ROOT / "data" / "chinchilla_epoch.csv"))
+        fit_law("chinchilla", load_runs(ROOT / "data" / "chinchilla_epoch.csv"))
         fit_distill(ROOT / "data" / "synthetic_distill_busbridge2025.csv")
-        fit_law(FARSEER, _frame_runs(design(0)[0]))
+        fit_law(FARSEER, from_frame(design(0)[0]))
     J.exported_call = original
     return list(seen.values())
-
-
-def _runs(path):
-    from scalelaw.runs import load_runs
-
-    return load_runs(path)
-
-
-def _frame_runs(df):
-    from scalelaw.runs import from_frame
-
-    return from_frame(df)
 
 
 def compile_and_run(fn, args, opts: dict, runs: int):

@@ -25,6 +25,7 @@ statement that those parameters are weakly identified.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import warnings
 from pathlib import Path
@@ -139,6 +140,7 @@ def grid_objectives(logs: dict, log_y: np.ndarray, *, delta: float) -> np.ndarra
 GRID_ROWS = 2048
 
 
+@functools.cache
 def _grid_code() -> str:
     """What the grid kernel runs (`_jax.exported_call`): this module, the laws, the solver's loss."""
     from .._jax import source_digest
