@@ -50,7 +50,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def main() -> None:
-    """Console-script entry point: map user errors to one line and exit code 2."""
+    """Run the app, mapping user errors to one line and exit code 2 (ends in SystemExit, so it can
+    be called in-process; the `scalelaw` program is `entry`)."""
     from .errors import UserError
 
     warnings.showwarning = _show_warning
