@@ -8,8 +8,11 @@ as `warning: ...` lines on stderr; `--json` output goes to stdout as exactly one
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -86,10 +89,6 @@ def quick_exit(code) -> None:
     threading shutdown is not available (another Python), or a profiler, debugger or coverage
     tool is attached (they write their results at the normal exit), this is plain `sys.exit`.
     """
-    import atexit
-    import os
-    import threading
-
     shutdown = getattr(threading, "_shutdown", None)
     if shutdown is None or threading.current_thread() is not threading.main_thread() or _observed():
         sys.exit(code)

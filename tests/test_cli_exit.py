@@ -12,10 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 EPOCH = ROOT / "data" / "chinchilla_epoch.csv"
 
 
-def _python(code: str, tmp_path, **kw) -> subprocess.CompletedProcess:
+def _run(args: list[str], tmp_path) -> subprocess.CompletedProcess:
+    """This Python with `args`, a cache and home of the test's own."""
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
-                          timeout=300, **kw)
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
 
 
 @pytest.mark.parametrize("code, status, stderr", [(None, 0, ""), (0, 0, ""), (2, 2, ""), ("bad input", 1, "bad input")])
@@ -23,7 +23,7 @@ def test_exit_status_and_message_are_those_of_sys_exit(tmp_path, code, status, s
     # output still buffered in Python (stdout is a pipe here) must be written before the process ends
     prog = ("import sys; from scalelaw.cli import quick_exit; print('x' * 100000); "
             f"sys.stderr.write('partial'); quick_exit({code!r})")
-    p = _python(prog, tmp_path)
+    p = _run(["-c", prog], tmp_path)
     assert p.returncode == status
     assert p.stdout == "x" * 100000 + "\n"
     assert p.stderr == "partial" + (stderr + "\n" if stderr else "")
@@ -40,7 +40,7 @@ _jax.x64(); _jax.enable_compile_cache()
 _jax.prepare_call(lambda x: (x * 2.0).sum(), (np.zeros(1000),), code="quick-exit-test")
 quick_exit(0)
 """
-    p = _python(prog, tmp_path)
+    p = _run(["-c", prog], tmp_path)
     assert p.returncode == 0, p.stderr
     files = list((tmp_path / "cache" / "scalelaw" / "jax" / "exported").glob("*.bin"))
     assert len(files) == 1
@@ -54,7 +54,7 @@ quick_exit(0)
     assert float(exp.call(np.ones(1000))) == 2000.0
 
 
-def test_under_a_tracer_or_profiler_it_is_a_plain_sys_exit(monkeypatch):
+def test_under_a_tracer_or_profiler_it_is_a_plain_sys_exit():
     """Coverage, profilers and debuggers write their results at the normal exit: with one
     attached, quick_exit raises SystemExit like sys.exit (so this test process survives it)."""
     from scalelaw.cli import quick_exit
@@ -73,12 +73,9 @@ def test_under_a_tracer_or_profiler_it_is_a_plain_sys_exit(monkeypatch):
 
 
 def test_the_program_prints_one_json_document_and_its_exit_codes(tmp_path):
-    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    ok = subprocess.run([sys.executable, "-m", "scalelaw.cli", "fit", str(EPOCH), "--json"], capture_output=True,
-                        text=True, env=env, timeout=300)
+    ok = _run(["-m", "scalelaw.cli", "fit", str(EPOCH), "--json"], tmp_path)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["objective"] > 0
-    bad = subprocess.run([sys.executable, "-m", "scalelaw.cli", "fit", str(tmp_path / "none.csv")],
-                         capture_output=True, text=True, env=env, timeout=300)
+    bad = _run(["-m", "scalelaw.cli", "fit", str(tmp_path / "none.csv")], tmp_path)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [f"scalelaw: error: {tmp_path / 'none.csv'}: no such file"]
