@@ -3,11 +3,12 @@
 `fit_law` follows Hoffmann et al. 2022 / Besiroglu et al. 2024 (Huber loss on log residuals,
 multi-start from a grid) with a faster schedule: the objective is evaluated on the law's whole
 initialisation grid in one vectorised pass; a mix of the best and of random grid points (seeded)
-is raced together for a few Newton iterations (`solver.solve_multistart`) on the smooth problem
-(Huber delta 1e-2); the leaders are carried down a delta continuation to the target and polished
-to convergence there. `n_best` counts the polished leaders that
-reached the best objective. `bootstrap` refits K resamples of the points at once, each
-resample expressed as integer weights, warm-started from the best fit.
+is raced for a few Newton iterations (`solver.solve_multistart`) on the smooth problem (Huber
+delta 1e-2), by successive halving (`halving_rungs`); the leaders are carried down a delta
+continuation to the target and polished to convergence there. `n_best` counts the polished
+leaders that reached the best objective; where too few did (`AGREEMENT`), the full race runs too.
+`bootstrap` refits K resamples of the points at once, each resample expressed as integer weights,
+warm-started from the best fit.
 
 What is minimised comes from a `FitSpec`: the objective kind and over-prediction penalty, the
 law's box narrowed by the spec's bounds and collapsed to a point for fixed parameters (in fit
@@ -301,6 +302,27 @@ def race_subsample(n: int, seed: int):
     return np.sort(np.random.default_rng(seed).choice(n, size=RACE_ROWS, replace=False))
 
 
+#: the race halves its starts by this factor per rung (successive halving)
+HALVING = 4
+#: a halved race is trusted when at least this share of its polished leaders reach the best
+#: objective (a majority); otherwise the full race runs as well
+AGREEMENT = 0.5
+
+
+def halving_rungs(n_starts: int, keep: int, race_iter: int, factor: int = HALVING) -> tuple:
+    """Successive-halving rungs for `race` (Jamieson & Talwalkar 2016): from `n_starts` down to
+    `keep` by `factor` per rung, the rung before the last at race_iter / factor iterations, the one
+    before it at race_iter / factor^2, and so on (each rung gets about the same number of
+    start-iterations). 256 starts, 16 kept, 30 iterations: 64 go on after 2 iterations and 16 after
+    8, a sixth of the full race's work."""
+    rungs, n = [], n_starts
+    while n > keep:
+        n = max(keep, -(-n // factor))
+        rungs.append(n)
+    s = len(rungs)
+    return tuple((max(1, round(race_iter / factor ** (s - j))), kept) for j, kept in enumerate(rungs))
+
+
 def continuation(delta: float, start: float = 1e-2) -> list[float]:
     """Huber deltas from `start` down to `delta` by factors of 10.
 
@@ -327,10 +349,16 @@ def _resolve_spec(law_or_spec, delta) -> tuple[Law, FitSpec]:
     return law, spec
 
 
-def race(law: Law, logs: dict, log_y, starts, *, deltas: list[float], race_iter: int, keep: int, **kw):
+def race(law: Law, logs: dict, log_y, starts, *, deltas: list[float], race_iter: int, keep: int, rungs=(), **kw):
     """Race every start `race_iter` Newton iterations on the smooth problem (the first delta of the
     continuation), then carry the `keep` leaders down the remaining deltas; returns the leaders,
     best first, and their iterations in the last stage. `kw` goes to `solve_multistart`.
+
+    `rungs` ((iterations, kept), ...), with iterations below `race_iter`, prune the first stage
+    early (successive halving): after each rung's total of iterations only its `kept` best starts
+    go on. A start that goes on continues from its last step, so it follows the path it would have
+    followed uninterrupted, and the leaders are those of a full race whenever the eventual leaders
+    were among the best at every rung.
 
     The starts run in blocks of `keep` rows (the last padded with copies of its last row), so the
     race and the polish of the leaders share one compiled solver per law and data size, whatever
@@ -338,15 +366,22 @@ def race(law: Law, logs: dict, log_y, starts, *, deltas: list[float], race_iter:
     ~15% of the cost in a 256-wide one (each start's path depends only on its own state).
     """
     survivors = np.asarray(starts, dtype=np.float64)
-    for d in deltas:
-        n, width = len(survivors), min(keep, len(survivors))
-        rows = np.concatenate([survivors, np.repeat(survivors[-1:], -n % width, axis=0)])
-        parts = [solve_multistart(law, logs, log_y, rows[i : i + width], delta=d, max_iter=race_iter, **kw)
-                 for i in range(0, len(rows), width)]
-        thetas, objs, iters = (np.concatenate([getattr(r, f) for r in parts])[:n]
-                               for f in ("thetas", "objectives", "iterations"))
-        order = np.argsort(np.where(np.isfinite(objs), objs, np.inf), kind="stable")[:keep]
-        survivors, last_iters = thetas[order], iters[order]
+    for j, d in enumerate(deltas):
+        stage = [(it, k) for it, k in rungs if it < race_iter] if j == 0 else []
+        last, done = None, 0
+        for until, kept in stage + [(race_iter, keep)]:
+            n, width = len(survivors), min(keep, len(survivors))
+            pad = -n % width
+            rows = np.concatenate([survivors, np.repeat(survivors[-1:], pad, axis=0)])
+            steps = None if last is None else np.concatenate([last, np.repeat(last[-1:], pad, axis=0)])
+            parts = [solve_multistart(law, logs, log_y, rows[i : i + width], delta=d, max_iter=until - done,
+                                      last_step=None if steps is None else steps[i : i + width], **kw)
+                     for i in range(0, len(rows), width)]
+            thetas, objs, iters, last = (np.concatenate([getattr(r, f) for r in parts])[:n]
+                                         for f in ("thetas", "objectives", "iterations", "last_step"))
+            iters = iters + (0 if done == 0 else last_iters)
+            order = np.argsort(np.where(np.isfinite(objs), objs, np.inf), kind="stable")[:kept]
+            survivors, last, last_iters, done = thetas[order], last[order], iters[order], until
     return survivors, last_iters
 
 
@@ -448,20 +483,35 @@ def fit_law(
     # the polish's solver compiles (or loads) in the background while the race runs (with a
     # race subsample it is another kernel; otherwise the race's own)
     prepare_multistart(law, logs, log_y, min(n_polish, len(starts)), delta=delta, max_iter=max_iter, **kw)
-    survivors, race_iters = race(law, r_logs, r_y, starts, deltas=deltas, race_iter=race_iter, keep=n_polish, **r_kw)
-    polish = solve_multistart(law, logs, log_y, survivors, delta=delta, max_iter=max_iter, **kw)
-    objectives = polish.objectives
-    b = int(np.argmin(polish.objectives))
+    rungs = halving_rungs(len(starts), n_polish, race_iter)
+
+    def race_and_polish(rungs):
+        survivors, race_iters = race(law, r_logs, r_y, starts, deltas=deltas, race_iter=race_iter, keep=n_polish,
+                                     rungs=rungs, **r_kw)
+        polish = solve_multistart(law, logs, log_y, survivors, delta=delta, max_iter=max_iter, **kw)
+        b = int(np.argmin(polish.objectives))
+        # relative tolerance, with an absolute floor for (near-)exact data whose optimum is ~0
+        n_best = int(np.sum(polish.objectives <= polish.objectives[b] * (1 + SAME_OPTIMUM) + 1e-12 * delta**2 * n))
+        return polish, b, n_best, race_iters, len(survivors)
+
+    polish, b, n_best, race_iters, n_polished = race_and_polish(rungs)
+    # Halving drops starts on their first few iterations. Where its leaders agree, the basin they
+    # found is the one most starts lead to; where they do not, the landscape has several basins of
+    # similar depth and a start dropped early may have led to a deeper one: every start then runs
+    # the full race as well, and the better polish wins.
+    full_race = bool(rungs) and n_best < AGREEMENT * n_polished
+    if full_race:
+        other = race_and_polish(())
+        if other[0].objectives[other[1]] < polish.objectives[b]:
+            polish, b, n_best, race_iters, n_polished = other
     theta, best = polish.thetas[b], float(polish.objectives[b])
-    # relative tolerance, with an absolute floor for (near-)exact data whose optimum is ~0
-    n_best = int(np.sum(objectives <= best * (1 + SAME_OPTIMUM) + 1e-12 * delta**2 * n))
     fit = fit_result(
         law, spec, runs, logs, log_y, theta, best, status=int(polish.status[b]), n_starts=len(starts), n_best=n_best,
         iterations=int(race_iters[b] + polish.iterations[b]),  # last race stage + polish
         delta=delta, max_iter=max_iter,
         settings={"delta": delta, "delta_continuation": deltas, "n_starts": len(starts), "grid_size": grid_size,
-                  "race_iter": race_iter, "n_polish": len(survivors), "max_iter": max_iter, "seed": seed,
-                  "race_rows": len(r_y)},
+                  "race_iter": race_iter, "race_rungs": [list(r) for r in rungs], "full_race": full_race,
+                  "n_polish": n_polished, "max_iter": max_iter, "seed": seed, "race_rows": len(r_y)},
     )
     for msg in fit.warnings:
         warnings.warn(f"{law.name}: {msg}", ScalelawWarning, stacklevel=2)
