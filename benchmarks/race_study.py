@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from extrapolation import DATASETS  # noqa: E402
 
 from scalelaw._jax import enable_compile_cache, x64  # noqa: E402
-from scalelaw.fit.core import SAME_OPTIMUM, _problem, choose_starts, resample_counts, solve_multistart  # noqa: E402
+from scalelaw.fit.core import (SAME_OPTIMUM, _problem, choose_starts, halving_rungs, resample_counts,  # noqa: E402
+                               solve_multistart)
 from scalelaw.fit.spec import FitSpec  # noqa: E402
 from scalelaw.runs import from_frame  # noqa: E402
 
@@ -165,9 +166,11 @@ def cost(F, running, rungs):
 
 
 CURRENT = [(RACE_ITER, WIDTH)]
+#: what `fit_law` runs (`core.halving_rungs(256, 16, 30)`)
+HALVING_NAME = "256 x 2 -> 64 x 8 -> 16 x 30 (halving by 4)"
 SCHEDULES = {
     "current: 256 x 30 -> 16": CURRENT,
-    "256 x 2 -> 64 x 8 -> 16 x 30 (halving by 4)": [(2, 64), (8, 16), (30, 16)],
+    HALVING_NAME: [*map(list, halving_rungs(N_STARTS, WIDTH, RACE_ITER)), (RACE_ITER, WIDTH)],
     "256 x 2 -> 64 x 10 -> 16 x 30": [(2, 64), (10, 16), (30, 16)],
     "256 x 3 -> 64 x 10 -> 16 x 30": [(3, 64), (10, 16), (30, 16)],
     "256 x 5 -> 64 x 15 -> 16 x 30": [(5, 64), (15, 16), (30, 16)],
@@ -223,6 +226,11 @@ def analyse(path: Path, agreement: float = 0.5) -> None:
         all_base = np.mean([cost(r["F"], r["running"], CURRENT) for r in recs])
         print(f"{name:44s} {w:5d} {wm:8.1e} {np.mean([o[3] for o in plain]) / all_base:5.2f} | checked: {cw:5d} "
               f"{cm:8.1e} " + " ".join(f"{c:>26s}" for c in cols))
+        if name == HALVING_NAME:
+            for law in laws:
+                counts = np.bincount([o[1] for o, r in zip(plain, recs) if r["law"] == law], minlength=WIDTH + 1)
+                print(f"    {law}: polished leaders at the best, count of problems: "
+                      + ", ".join(f"{k}: {c}" for k, c in enumerate(counts) if c))
         for o, r in zip(checked, recs):
             if o[0] > SAME_OPTIMUM:
                 print(f"    checked, worse: {r['label']}/{r['law']}/{r['objective']}/{r['variant']} {o[0]:+.1e} "
