@@ -187,6 +187,9 @@ def fit_cmd(
     n_kind: Optional[str] = _N_KIND_OPT,
 ) -> None:
     """Fit a scaling law to run records."""
+    from .paths import runs_file
+
+    runs_file(csv)  # before the heavy imports: a wrong path is one line at once
     from rich.console import Console
 
     from .fit.run import run_fit
@@ -297,6 +300,9 @@ def validate_cmd(
     n_kind: Optional[str] = _N_KIND_OPT,
 ) -> None:
     """Fit laws on the smaller models and report relative errors on the held-out larger ones."""
+    from .paths import runs_file
+
+    runs_file(csv)  # before the heavy imports: a wrong path is one line at once
     from .errors import UserError
     from .fit.validate import rollout, table, validate_laws
     from .runs import load_runs

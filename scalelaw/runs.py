@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ScalelawWarning, UserError
+from .paths import runs_file
 
 #: column -> meaning. Units travel with the data: N_kind and loss_kind say what N and loss are.
 COLUMNS: dict[str, str] = {
@@ -203,13 +204,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
     """Read a CSV or Parquet file of run records, raising UserError for unreadable input."""
-    p = Path(path)
-    if not p.exists():
-        raise UserError(f"{p}: no such file")
-    if p.is_dir():
-        raise UserError(f"{p}: is a directory, expected a CSV or Parquet file of runs")
-    if p.stat().st_size == 0:
-        raise UserError(f"{p}: file is empty, expected a header line with columns N, D, loss")
+    p = runs_file(path)
     if p.suffix.lower() in (".parquet", ".pq"):
         try:
             return pd.read_parquet(p)

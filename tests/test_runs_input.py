@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -40,6 +43,20 @@ def test_malformed_csv(run_cli, tmp_path, name, text, needles):
 
 def test_missing_file(run_cli, tmp_path):
     assert_one_line_error(run_cli("fit", tmp_path / "nope.csv"), "no such file")
+
+
+@pytest.mark.parametrize("command", ["fit", "validate"])
+@pytest.mark.parametrize("kind, message", [("missing", "no such file"), ("directory", "is a directory"),
+                                           ("empty", "file is empty")])
+def test_a_bad_path_is_refused_before_the_heavy_imports(tmp_path, command, kind, message):
+    path = {"missing": tmp_path / "nope.csv", "directory": tmp_path, "empty": _write(tmp_path, "")}[kind]
+    prog = (f"import sys; from scalelaw import cli; sys.argv = ['scalelaw', {command!r}, {str(path)!r}]\n"
+            "try:\n    cli.main()\nexcept SystemExit as e:\n"
+            "    print(e.code, 'jax' in sys.modules, 'pandas' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, timeout=120)
+    assert p.stdout.split() == ["2", "False", "False"], p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"scalelaw: error: {path}: {message}"), p.stderr
 
 
 def test_unknown_law(run_cli, tmp_path):
