@@ -1,7 +1,7 @@
 """Which race schedules find the optimum the full race finds, on the five shipped real datasets.
 
-    python benchmarks/race_study.py [--out /tmp/race_study.npz] [--boot 6] [--only NAME]
-    python benchmarks/race_study.py --analyse /tmp/race_study.npz
+    python benchmarks/race_study.py [--out /tmp/race_study.npy] [--boot 4] [--only NAME]
+    python benchmarks/race_study.py --analyse /tmp/race_study.npy
 
 `fit_law` races its starts (256 from the law's grid) on the smooth first stage of the Huber
 continuation and polishes the leaders (16). The race is most of a warm first fit's time. A
@@ -61,9 +61,9 @@ def blocks(fn, rows, *extra):
 
 
 def trajectories(p, starts):
-    """(RACE_ITER + 1, S) objectives after 0..RACE_ITER race iterations, the (RACE_ITER, S) mask of
-    starts still running at each iteration, the states after the race, and the largest relative
-    gap between stepping one iteration at a time and one uninterrupted solve."""
+    """(RACE_ITER + 1, S) objectives, row k after k race iterations (row 0 unused); the
+    (RACE_ITER, S) mask of starts still running at each iteration; the states after the race; and
+    the largest relative gap between stepping one iteration at a time and one uninterrupted solve."""
     d0 = p.deltas[0]
     S = len(starts)
     th, last = starts.copy(), np.zeros_like(starts)
@@ -74,7 +74,7 @@ def trajectories(p, starts):
     for k in range(RACE_ITER):
         def one(t, ls):
             return solve_multistart(p.law, p.r_logs, p.r_y, t, delta=d0, max_iter=1, last_step=ls, **p.r_kw)
-        nth, nf, nst, nls, nit = blocks(one, th, last)
+        nth, nf, nst, nls, _ = blocks(one, th, last)
         act = ~done
         running[k] = act
         th[act], last[act] = nth[act], nls[act]
@@ -240,7 +240,7 @@ def analyse(path: Path, agreement: float = 0.5) -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("/tmp/race_study.npy"))
-    ap.add_argument("--boot", type=int, default=6, help="bootstrap resamples per dataset")
+    ap.add_argument("--boot", type=int, default=4, help="bootstrap resamples per dataset")
     ap.add_argument("--only", default=None, help="datasets whose label contains this")
     ap.add_argument("--analyse", type=Path, default=None, help="analyse a saved study instead of running one")
     ap.add_argument("--agreement", type=float, default=0.5, help="share of leaders at the best that trusts a schedule")
