@@ -19,6 +19,8 @@ from typing import Optional
 
 import typer
 
+from .paths import runs_file
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -187,8 +189,6 @@ def fit_cmd(
     n_kind: Optional[str] = _N_KIND_OPT,
 ) -> None:
     """Fit a scaling law to run records."""
-    from .paths import runs_file
-
     runs_file(csv)  # before the heavy imports: a wrong path is one line at once
     from rich.console import Console
 
@@ -300,8 +300,6 @@ def validate_cmd(
     n_kind: Optional[str] = _N_KIND_OPT,
 ) -> None:
     """Fit laws on the smaller models and report relative errors on the held-out larger ones."""
-    from .paths import runs_file
-
     runs_file(csv)  # before the heavy imports: a wrong path is one line at once
     from .errors import UserError
     from .fit.validate import rollout, table, validate_laws

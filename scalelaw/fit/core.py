@@ -368,14 +368,12 @@ def race(law: Law, logs: dict, log_y, starts, *, deltas: list[float], race_iter:
     survivors = np.asarray(starts, dtype=np.float64)
     for j, d in enumerate(deltas):
         stage = [(it, k) for it, k in rungs if it < race_iter] if j == 0 else []
-        last, done = None, 0
+        last, done = np.zeros_like(survivors), 0
         for until, kept in stage + [(race_iter, keep)]:
             n, width = len(survivors), min(keep, len(survivors))
-            pad = -n % width
-            rows = np.concatenate([survivors, np.repeat(survivors[-1:], pad, axis=0)])
-            steps = None if last is None else np.concatenate([last, np.repeat(last[-1:], pad, axis=0)])
+            rows, steps = (np.concatenate([a, np.repeat(a[-1:], -n % width, axis=0)]) for a in (survivors, last))
             parts = [solve_multistart(law, logs, log_y, rows[i : i + width], delta=d, max_iter=until - done,
-                                      last_step=None if steps is None else steps[i : i + width], **kw)
+                                      last_step=steps[i : i + width], **kw)
                      for i in range(0, len(rows), width)]
             thetas, objs, iters, last = (np.concatenate([getattr(r, f) for r in parts])[:n]
                                          for f in ("thetas", "objectives", "iterations", "last_step"))
@@ -482,29 +480,31 @@ def fit_law(
         grid_size = len(starts)
     # the polish's solver compiles (or loads) in the background while the race runs (with a
     # race subsample it is another kernel; otherwise the race's own)
-    prepare_multistart(law, logs, log_y, min(n_polish, len(starts)), delta=delta, max_iter=max_iter, **kw)
+    n_polished = min(n_polish, len(starts))
+    prepare_multistart(law, logs, log_y, n_polished, delta=delta, max_iter=max_iter, **kw)
     rungs = halving_rungs(len(starts), n_polish, race_iter)
 
     def race_and_polish(rungs):
+        """(best objective, its index, polished leaders reaching it, the polish, the race's iterations)"""
         survivors, race_iters = race(law, r_logs, r_y, starts, deltas=deltas, race_iter=race_iter, keep=n_polish,
                                      rungs=rungs, **r_kw)
         polish = solve_multistart(law, logs, log_y, survivors, delta=delta, max_iter=max_iter, **kw)
         b = int(np.argmin(polish.objectives))
+        best = float(polish.objectives[b])
         # relative tolerance, with an absolute floor for (near-)exact data whose optimum is ~0
-        n_best = int(np.sum(polish.objectives <= polish.objectives[b] * (1 + SAME_OPTIMUM) + 1e-12 * delta**2 * n))
-        return polish, b, n_best, race_iters, len(survivors)
+        n_best = int(np.sum(polish.objectives <= best * (1 + SAME_OPTIMUM) + 1e-12 * delta**2 * n))
+        return best, b, n_best, polish, race_iters
 
-    polish, b, n_best, race_iters, n_polished = race_and_polish(rungs)
+    raced = race_and_polish(rungs)
     # Halving drops starts on their first few iterations. Where its leaders agree, the basin they
     # found is the one most starts lead to; where they do not, the landscape has several basins of
     # similar depth and a start dropped early may have led to a deeper one: every start then runs
     # the full race as well, and the better polish wins.
-    full_race = bool(rungs) and n_best < AGREEMENT * n_polished
+    full_race = bool(rungs) and raced[2] < AGREEMENT * n_polished
     if full_race:
-        other = race_and_polish(())
-        if other[0].objectives[other[1]] < polish.objectives[b]:
-            polish, b, n_best, race_iters, n_polished = other
-    theta, best = polish.thetas[b], float(polish.objectives[b])
+        raced = min(raced, race_and_polish(()), key=lambda r: r[0])  # ties keep the halved race's
+    best, b, n_best, polish, race_iters = raced
+    theta = polish.thetas[b]
     fit = fit_result(
         law, spec, runs, logs, log_y, theta, best, status=int(polish.status[b]), n_starts=len(starts), n_best=n_best,
         iterations=int(race_iters[b] + polish.iterations[b]),  # last race stage + polish
